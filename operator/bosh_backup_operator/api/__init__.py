@@ -1,0 +1,1 @@
+"""The custom resources' API: schemas (the one source of truth for crds/)."""

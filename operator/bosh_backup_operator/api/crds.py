@@ -1,0 +1,583 @@
+"""The four custom resources, defined once; crds/ is generated from here.
+
+Fragments that several kinds share (storage, secret references, pod overrides,
+conditions, steps) are built by one function each, so a change lands everywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import GROUP, VERSION
+from .schema import (
+    DNS_SUBDOMAIN,
+    DURATION,
+    Schema,
+    array,
+    boolean,
+    immutable,
+    integer,
+    obj,
+    quantity_map,
+    rule,
+    string,
+    string_map,
+    timestamp,
+)
+
+CATEGORY = "bosh-backup"
+
+BACKUP_PHASES = ["Pending", "Running", "Succeeded", "Failed", "Cancelled"]
+STEP_STATES = ["Pending", "Running", "Succeeded", "Failed", "Skipped", "Cancelled"]
+SHA1 = r"^[0-9a-f]{40}$"
+SHA256 = r"^[0-9a-f]{64}$"
+
+
+# --- shared fragments -------------------------------------------------------
+
+def object_ref(description: str) -> Schema:
+    return obj(description, {
+        "name": string("Name of the object, in the same namespace.", pattern=DNS_SUBDOMAIN,
+                       min_length=1),
+    }, required=["name"])
+
+
+def key_ref(description: str, *, default_key: str, kind: str = "Secret") -> Schema:
+    return obj(description, {
+        "name": string(f"Name of the {kind}, in the same namespace.", pattern=DNS_SUBDOMAIN,
+                       min_length=1),
+        "key": string(f"Key within the {kind}'s data.", default=default_key,
+                      pattern=r"^[-._a-zA-Z0-9]+$"),
+    }, required=["name"])
+
+
+def ca_cert(description: str) -> Schema:
+    return obj(description, {
+        "secretKeyRef": key_ref("A Secret key holding the PEM-encoded CA certificate.",
+                                default_key="ca.crt"),
+        "configMapKeyRef": key_ref("A ConfigMap key holding the PEM-encoded CA certificate.",
+                                   default_key="ca.crt", kind="ConfigMap"),
+    }, rules=[rule("has(self.secretKeyRef) != has(self.configMapKeyRef)",
+                   "set exactly one of secretKeyRef or configMapKeyRef")])
+
+
+def storage(description: str) -> Schema:
+    pvc = obj("Store artifacts in a folder of a PersistentVolumeClaim (the embedded default).", {
+        "claimName": string("Name of the PersistentVolumeClaim, in the same namespace.",
+                            pattern=DNS_SUBDOMAIN, min_length=1),
+        "prefix": string("Folder inside the volume under which artifacts are laid out as "
+                         "<prefix>/<namespace>/<director>/<backup>/.", default="bosh-backups",
+                         pattern=r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$", max_length=200),
+    }, required=["claimName"])
+    s3 = obj("Store artifacts in an S3-compatible bucket.", {
+        "bucket": string("Bucket name; it must exist.", pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+                         min_length=3, max_length=63),
+        "prefix": string("Key prefix under which artifacts are laid out as "
+                         "<prefix>/<namespace>/<director>/<backup>/.", default="bosh-backups",
+                         pattern=r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$", max_length=200),
+        "endpoint": string("Endpoint URL of the S3-compatible service, e.g. https://minio.example:9000."
+                           " Empty means AWS S3 in the given region.",
+                           pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$", max_length=512),
+        "region": string("Region of the bucket.", default="us-east-1", pattern=r"^[a-z0-9-]+$",
+                         max_length=64),
+        "forcePathStyle": boolean("Address the bucket as <endpoint>/<bucket> instead of a "
+                                  "virtual host; most self-hosted S3 servers need this.",
+                                  default=False),
+        "credentialsSecretRef": object_ref(
+            "Secret holding the keys accessKeyId and secretAccessKey. Its values reach the "
+            "runner pod only as secret references, never as literal values."),
+        "caCert": ca_cert("CA that signed the endpoint's TLS certificate, when it is not "
+                          "publicly trusted."),
+    }, required=["bucket", "credentialsSecretRef"])
+    return obj(description, {"pvc": pvc, "s3": s3},
+               rules=[rule("has(self.pvc) != has(self.s3)", "set exactly one of pvc or s3")])
+
+
+def pod_overrides(description: str) -> Schema:
+    toleration = obj("A toleration, as in a Pod spec.", {
+        "key": string("Taint key the toleration applies to; empty matches all keys.",
+                      max_length=317),
+        "operator": string("How key and value are compared.", enum=["Exists", "Equal"]),
+        "value": string("Taint value the toleration matches.", max_length=63),
+        "effect": string("Taint effect to match; empty matches all effects.",
+                         enum=["NoSchedule", "PreferNoSchedule", "NoExecute"]),
+        "tolerationSeconds": integer("For NoExecute, how long the pod stays bound after the "
+                                     "taint appears.", int64=True),
+    })
+    return obj(description, {
+        "image": string("Runner image (operator, bosh CLI and bbr); defaults to the "
+                        "operator's configured runner image.", max_length=512),
+        "imagePullPolicy": string("When the kubelet pulls the image.",
+                                  enum=["Always", "IfNotPresent", "Never"]),
+        "resources": obj("Compute resources of the runner container.", {
+            "requests": quantity_map("Minimum resources, e.g. cpu: 100m, memory: 128Mi."),
+            "limits": quantity_map("Maximum resources, e.g. memory: 512Mi."),
+        }),
+        "nodeSelector": string_map("Node labels the runner pod must be scheduled on."),
+        "tolerations": array("Tolerations of the runner pod.", toleration, max_items=32,
+                             list_type="atomic"),
+        "labels": string_map("Extra labels on the runner pod."),
+        "annotations": string_map("Extra annotations on the runner pod."),
+    })
+
+
+def conditions() -> Schema:
+    condition = obj("One aspect of the resource's state, in the Kubernetes condition style.", {
+        "type": string("Kind of condition, e.g. Ready, Succeeded, Locked.", max_length=316,
+                       pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+                               r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"),
+        "status": string("Whether the condition holds.", enum=["True", "False", "Unknown"]),
+        "reason": string("One CamelCase word for the cause; troubleshooting docs are indexed "
+                         "by it.", max_length=1024, pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"),
+        "message": string("What happened and, for a failure, what to do next.",
+                          max_length=32768),
+        "lastTransitionTime": timestamp("When the status last changed."),
+        "observedGeneration": integer("The .metadata.generation the condition was set "
+                                      "for.", minimum=0, int64=True),
+    }, required=["type", "status", "lastTransitionTime", "reason", "message"])
+    return array("Standard conditions of the resource.", condition, max_items=16,
+                 list_type="map", list_map_keys=["type"])
+
+
+def step_status() -> Schema:
+    step = obj("One step of the run.", {
+        "name": string("Step name.", max_length=64),
+        "state": string("Where the step is.", enum=STEP_STATES),
+        "startTime": timestamp("When the step started."),
+        "completionTime": timestamp("When the step ended."),
+        "message": string("One line about the step: progress while it runs, the tool's "
+                          "error line and the next action when it failed.", max_length=4096),
+        "percent": integer("Completion of the step, when the tool reports it.", minimum=0,
+                           maximum=100),
+        "attempts": integer("How many times the step was started (retries resume after the "
+                            "last step recorded as done).", minimum=0),
+        "itemsDone": integer("Items finished, for steps over a list (uploads).", minimum=0),
+        "itemsTotal": integer("Items in the list, for steps over a list.", minimum=0),
+        "itemsFailed": integer("Items that failed, for steps over a list.", minimum=0),
+    }, required=["name", "state"])
+    return array("Every step of the plan, in order, with its state.", step, max_items=32,
+                 list_type="map", list_map_keys=["name"])
+
+
+def progress() -> Schema:
+    return obj("Where the run is now.", {
+        "step": string("Name of the current (or last) step.", max_length=64),
+        "stepIndex": integer("1-based number of the current step.", minimum=0),
+        "stepCount": integer("Number of steps in the plan.", minimum=0),
+        "bytesDone": integer("Bytes transferred so far, for copy steps.", minimum=0, int64=True),
+        "bytesTotal": integer("Bytes to transfer, when known.", minimum=0, int64=True),
+        "percent": integer("Completion of the whole run.", minimum=0, maximum=100),
+        "summary": string("A short line for `kubectl get`, e.g. \"3/6 Backup 45%\".",
+                          max_length=128),
+    })
+
+
+def director_snapshot(description: str) -> Schema:
+    return obj(description, {
+        "name": string("Director name (bosh env).", max_length=253),
+        "uuid": string("Director UUID.", max_length=64),
+        "version": string("Director version.", max_length=128),
+        "cpi": string("Cloud provider interface.", max_length=128),
+    })
+
+
+def common_status(phases: list[str], extra: dict[str, Schema]) -> Schema:
+    fields: dict[str, Schema] = {
+        "phase": string("Lifecycle phase of the run.", enum=phases),
+        "reason": string("Why the run is in its phase, one CamelCase word.", max_length=128),
+        "message": string("Human summary of the phase; for a failure: what failed, why, and "
+                          "what to do next.", max_length=32768),
+        "observedGeneration": integer("The .metadata.generation last acted upon.", minimum=0,
+                                      int64=True),
+        "conditions": conditions(),
+        "jobName": string("The Job that runs (or ran) the plan.", max_length=253),
+        "startTime": timestamp("When the run started."),
+        "completionTime": timestamp("When the run ended."),
+        "duration": string("How long the run took, e.g. 3m12s.", max_length=32),
+        "progress": progress(),
+        "steps": step_status(),
+    }
+    fields.update(extra)
+    return obj("Observed state, written by the operator and its runner.", fields)
+
+
+def timeout(default: str) -> Schema:
+    return string("How long the whole run may take before it is stopped (with cleanup) "
+                  "and marked Failed with reason DeadlineExceeded, e.g. 2h or 90m.",
+                  pattern=DURATION, default=default, max_length=32,
+                  rules=[rule("self != '' && self.matches('[1-9]')",
+                              "timeout must be a positive duration such as 2h or 90m")])
+
+
+# --- Director ---------------------------------------------------------------
+
+def director_schema() -> Schema:
+    spec = obj("How to reach one BOSH director, and where its backups go by default.", {
+        "url": string("Director API URL, e.g. https://10.0.0.6:25555.",
+                      pattern=r"^https://[^\s/?#]+(:[0-9]{1,5})?/?$", max_length=512),
+        "caCert": ca_cert("CA that signed the director's TLS certificate (the director_ssl "
+                          "CA of bosh-deployment)."),
+        "credentialsSecretRef": object_ref(
+            "Secret with the director's credentials: keys client and clientSecret (a UAA "
+            "client), or username and password (basic auth, CLI v1 directors)."),
+        "ssh": obj("SSH access to the director VM, which `bbr director` needs.", {
+            "host": string("Host name or IP for SSH; defaults to the host of url.",
+                           pattern=r"^[A-Za-z0-9.:\[\]-]+$"),
+            "port": integer("SSH port.", minimum=1, maximum=65535, default=22),
+            "username": string("SSH user (bosh-deployment's jumpbox user by default).",
+                               default="jumpbox", pattern=r"^[a-z_][a-z0-9_-]*$", max_length=32),
+            "privateKeySecretRef": key_ref("Secret key holding the SSH private key.",
+                                           default_key="ssh-privatekey"),
+        }, required=["privateKeySecretRef"]),
+        "cli": string("Dialect of the director: v2 (bosh CLI v2+, the default) or v1 (a "
+                      "director that still serves the retired CLI v1 backup API).",
+                      enum=["v2", "v1"], default="v2"),
+        "stateFileSecretRef": key_ref(
+            "Secret key holding the bosh create-env (bosh-init) state file; backups copy it "
+            "so a lost director VM can be recreated from its persistent disk.",
+            default_key="state.json"),
+        "storage": storage("Default storage for this director's backups."),
+    }, required=["url", "credentialsSecretRef"])
+    status = obj("What the operator last learned about the director.", {
+        "observedGeneration": integer("The .metadata.generation last acted upon.", minimum=0,
+                                      int64=True),
+        "conditions": conditions(),
+        "director": director_snapshot("The director as its last backup saw it (bosh env)."),
+        "lastBackup": obj("The most recent backup run, whatever its result.", {
+            "name": string("DirectorBackup name.", max_length=253),
+            "phase": string("Its phase.", enum=BACKUP_PHASES),
+            "time": timestamp("When it ended, or started if still running."),
+        }),
+        "lastSuccessfulBackup": obj("The most recent backup whose artifact is stored and "
+                                    "verified.", {
+            "name": string("DirectorBackup name.", max_length=253),
+            "time": timestamp("When it completed."),
+            "location": string("Where its artifact is stored.", max_length=2048),
+        }),
+    })
+    return {"spec": spec, "status": status}
+
+
+# --- DirectorBackup ---------------------------------------------------------
+
+def backup_spec_fields(*, for_template: bool) -> dict[str, Schema]:
+    """DirectorBackup spec fields; a schedule's template takes all but the director and cancel."""
+    fields: dict[str, Schema] = {
+        "method": immutable(string(
+            "bbr: `bbr director backup` (director database, blobstore, credhub and uaa "
+            "databases). v1: CLI v1 `bosh backup` (database only; restores then re-upload "
+            "stemcells and releases).", enum=["bbr", "v1"], default="bbr"), "method"),
+        "storage": immutable(storage("Where the artifact goes; defaults to the Director's "
+                                     "storage."), "storage"),
+        "includeStateFile": boolean("Also store the Director's create-env state file, when it "
+                                    "has one.", default=True),
+        "deletionPolicy": string("Delete: deleting this resource deletes its artifact. "
+                                 "Retain: the artifact outlives the resource.",
+                                 enum=["Delete", "Retain"], default="Retain"),
+        "timeout": timeout("2h"),
+        "pod": pod_overrides("Overrides for the runner pod."),
+    }
+    if not for_template:
+        fields["directorRef"] = immutable(object_ref("The Director to back up."), "directorRef")
+        fields["cancel"] = boolean(
+            "Set to true to stop a pending or running backup: the pod is stopped, bbr's "
+            "cleanup runs, no artifact is kept, and the phase becomes Cancelled.",
+            default=False,
+            rules=[rule("self || !oldSelf", "cancel cannot be undone once set")])
+    return dict(sorted(fields.items()))
+
+
+def backup_schema() -> Schema:
+    spec = obj("One backup run of a director.", backup_spec_fields(for_template=False),
+               required=["directorRef"])
+    file_entry = obj("One stored file.", {
+        "name": string("Path relative to the artifact's folder.", max_length=1024),
+        "size": integer("Size in bytes.", minimum=0, int64=True),
+        "sha256": string("SHA-256 of the stored bytes, verified after upload.", pattern=SHA256,
+                         max_length=64),
+    }, required=["name", "size", "sha256"])
+    status = common_status(BACKUP_PHASES, {
+        "artifact": obj("The stored artifact; set only once every checksum verified.", {
+            "location": string("URL of the artifact's folder: pvc://<claim>/<path> or "
+                               "s3://<bucket>/<key>.", max_length=2048),
+            "path": string("Folder relative to the storage root, for DirectorRestore "
+                           "source.path.", max_length=1024),
+            "files": array("Every stored file.", file_entry, max_items=64, list_type="atomic"),
+            "totalSize": integer("Sum of the files' sizes in bytes.", minimum=0, int64=True),
+            "size": string("totalSize for people, e.g. 1.2 GiB.", max_length=32),
+        }),
+        "director": director_snapshot("The director at backup time (bosh env)."),
+        "inventory": obj("What the director held at backup time; the full list, with "
+                         "source URLs and sha1s, is in the stored manifest.json.", {
+            "stemcells": integer("Number of stemcells.", minimum=0),
+            "releases": integer("Number of releases.", minimum=0),
+            "deployments": integer("Number of deployments.", minimum=0),
+        }),
+    })
+    return {"spec": spec, "status": status}
+
+
+# --- DirectorRestore --------------------------------------------------------
+
+def restore_schema() -> Schema:
+    source_override = obj("Where to download one stemcell or release from.", {
+        "kind": string("What it is.", enum=["Stemcell", "Release"]),
+        "name": string("Its name as `bosh stemcells` / `bosh releases` show it.",
+                       max_length=253),
+        "version": string("Its version.", max_length=128),
+        "url": string("Download URL.", pattern=r"^(https?|file)://\S+$", max_length=2048),
+        "sha1": string("Expected SHA-1 (bosh upload-* --sha1).", pattern=SHA1, max_length=40),
+    }, required=["kind", "name", "version", "url"])
+    spec = obj("A whole disaster-recovery run onto a fresh director: the BOSH docs' "
+               "procedure, step by step. Immutable once created; it runs at most once.", {
+        "directorRef": object_ref("The (fresh) Director to restore into."),
+        "source": obj("The backup to restore.", {
+            "backupRef": object_ref("A DirectorBackup in this namespace; it must have "
+                                    "Succeeded."),
+            "path": string("Folder of an artifact relative to the storage root (a "
+                           "DirectorBackup's status.artifact.path), for when no "
+                           "DirectorBackup resource exists any more.", max_length=1024,
+                           pattern=r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$"),
+            "storage": storage("Storage that holds path; defaults to the Director's storage."),
+        }, rules=[
+            rule("has(self.backupRef) != has(self.path)",
+                 "set exactly one of source.backupRef or source.path"),
+            rule("!has(self.storage) || has(self.path)",
+                 "source.storage goes with source.path"),
+        ]),
+        "force": boolean("Restore even if the target director already has deployments "
+                         "(they are replaced).", default=False),
+        "reupload": obj("Re-upload of stemcells and releases whose blobs the restored "
+                        "database expects (bosh upload-* --fix).", {
+            "stemcells": boolean("Re-upload stemcells.", default=True),
+            "releases": boolean("Re-upload releases.", default=True),
+            "stemcellUrlPattern": string(
+                "URL for a stemcell missing a source, with {name} and {version}, e.g. "
+                "https://bosh.io/d/stemcells/{name}?v={version}.", max_length=1024),
+            "releaseUrlPattern": string(
+                "URL for a release missing a source, with {name} and {version}.",
+                max_length=1024),
+            "sources": array("Explicit sources; they win over the backup's manifest.",
+                             source_override, max_items=200, list_type="atomic"),
+        }, default={}),
+        "cloudCheck": string("bosh cloud-check after the restore: report (list problems), "
+                             "auto (resolve them), or skip.", enum=["report", "auto", "skip"],
+                             default="report"),
+        "verifyInstances": boolean("Run `bosh instances --ps` and summarise processes.",
+                                   default=True),
+        "restoreStateFileTo": key_ref("Write the backup's create-env state file into this "
+                                      "Secret key.", default_key="state.json"),
+        "timeout": timeout("4h"),
+        "pod": pod_overrides("Overrides for the runner pod."),
+    }, required=["directorRef", "source"])
+    immutable(spec, "spec of a DirectorRestore (create a new one to restore again)")
+    status = common_status(BACKUP_PHASES, {
+        "source": obj("The artifact being restored.", {
+            "backup": string("DirectorBackup name, when restoring from one.", max_length=253),
+            "location": string("Artifact folder URL.", max_length=2048),
+            "method": string("How the artifact was made.", enum=["bbr", "v1"]),
+        }),
+        "summary": obj("Counts over the whole restore.", {
+            "stemcellsUploaded": integer("Stemcells re-uploaded.", minimum=0),
+            "releasesUploaded": integer("Releases re-uploaded.", minimum=0),
+            "uploadsFailed": integer("Uploads that failed.", minimum=0),
+            "problemsFound": integer("Problems cloud-check found.", minimum=0),
+            "problemsResolved": integer("Problems cloud-check resolved.", minimum=0),
+            "processesRunning": integer("Processes running after restore.", minimum=0),
+            "processesFailing": integer("Processes not running after restore.", minimum=0),
+        }),
+        "problems": array("Problems cloud-check reported or resolved.",
+                          string("One problem.", max_length=1024), max_items=200,
+                          list_type="atomic"),
+        "failing": array("Instances or processes not running, and uploads that failed, "
+                         "by name.", string("One item.", max_length=1024), max_items=200,
+                         list_type="atomic"),
+    })
+    return {"spec": spec, "status": status}
+
+
+# --- DirectorBackupSchedule -------------------------------------------------
+
+CRON = (r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|@(weekly|daily|hourly)-random"
+        r"|[0-9A-Za-z*?/,-]+( +[0-9A-Za-z*?/,-]+){4})$")
+
+
+def schedule_schema() -> Schema:
+    spec = obj("Backups of one director on a schedule, with retention; safe to keep in git.", {
+        "directorRef": object_ref("The Director to back up."),
+        "schedule": string("When to back up: 5-field cron (minute hour day month weekday), "
+                           "@hourly/@daily/@weekly/@monthly, or @hourly-random/@daily-random/"
+                           "@weekly-random for a stable time picked from this schedule's "
+                           "namespace and name.", pattern=CRON, max_length=128),
+        "timeZone": string("IANA time zone the schedule and retention days are read in.",
+                           default="UTC", pattern=r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$",
+                           max_length=64),
+        "suspend": boolean("Stop creating backups; unsuspending does not run missed ones.",
+                           default=False),
+        "concurrencyPolicy": string(
+            "When a backup of this schedule is still active at fire time: Forbid skips the "
+            "new one, Replace cancels the active one, Allow queues behind the director lock.",
+            enum=["Forbid", "Replace", "Allow"], default="Forbid"),
+        "startingDeadlineSeconds": integer(
+            "A missed run starts late only within this many seconds of its time; at most one "
+            "missed run is caught up.", minimum=0, default=3600, int64=True),
+        "backupTemplate": obj("The DirectorBackups this schedule creates.", {
+            "metadata": obj("Labels and annotations for the created backups.", {
+                "labels": string_map("Labels to add."),
+                "annotations": string_map("Annotations to add."),
+            }),
+            "spec": obj("DirectorBackup spec, without directorRef and cancel.",
+                        backup_spec_fields(for_template=True)),
+        }, default={}),
+        "retention": obj("Which successful backups to keep (grandfather-father-son, in "
+                         "timeZone). The newest successful backup is always kept.", {
+            "keepLast": integer("Keep the newest N successful backups.", minimum=0),
+            "keepDaily": integer("Keep the newest successful backup of each of the last N "
+                                 "days that have one.", minimum=0),
+            "keepWeekly": integer("Likewise per ISO week.", minimum=0),
+            "keepMonthly": integer("Likewise per month.", minimum=0),
+        }),
+        "failedBackupsHistoryLimit": integer("Failed or cancelled backups kept for "
+                                             "inspection.", minimum=0, default=3),
+        "deleteBackupsWithSchedule": boolean(
+            "Delete this schedule's backups when the schedule is deleted. Off by default, so "
+            "a GitOps prune of a schedule never wipes its backups.", default=False),
+    }, required=["directorRef", "schedule"])
+    status = obj("Observed state of the schedule.", {
+        "observedGeneration": integer("The .metadata.generation last acted upon.", minimum=0,
+                                      int64=True),
+        "conditions": conditions(),
+        "effectiveSchedule": string("The cron expression in force (random forms resolved).",
+                                    max_length=128),
+        "lastScheduleTime": timestamp("Scheduled time of the most recent backup created."),
+        "nextScheduleTime": timestamp("When the next backup is due."),
+        "lastSuccessfulTime": timestamp("Completion time of the newest successful backup."),
+        "lastBackup": obj("The most recent backup of this schedule.", {
+            "name": string("DirectorBackup name.", max_length=253),
+            "phase": string("Its phase.", enum=BACKUP_PHASES),
+        }),
+        "active": array("Backups of this schedule still pending or running.",
+                        string("DirectorBackup name.", max_length=253), max_items=100,
+                        list_type="atomic"),
+        "lastSkipped": obj("The most recent fire time that did not create a backup.", {
+            "time": timestamp("The scheduled time."),
+            "reason": string("Why, e.g. ConcurrencyForbid or MissedDeadline.", max_length=128),
+        }),
+    })
+    return {"spec": spec, "status": status}
+
+
+# --- CRD assembly -----------------------------------------------------------
+
+def _column(name: str, json_path: str, *, kind: str = "string", description: str,
+            priority: int = 0) -> dict[str, Any]:
+    column: dict[str, Any] = {"name": name, "type": kind, "jsonPath": json_path,
+                              "description": description}
+    if priority:
+        column["priority"] = priority
+    return column
+
+
+AGE = _column("Age", ".metadata.creationTimestamp", kind="date", description="Age.")
+
+KINDS: list[dict[str, Any]] = [
+    {
+        "kind": "Director", "plural": "directors", "short": ["bdir"],
+        "description": "A BOSH director the operator can back up and restore into.",
+        "schema": director_schema,
+        "columns": [
+            _column("URL", ".spec.url", description="Director URL."),
+            _column("CLI", ".spec.cli", description="Director dialect."),
+            _column("Ready", ".status.conditions[?(@.type==\"Ready\")].status",
+                    description="Whether everything the Director references exists."),
+            _column("Last-Success", ".status.lastSuccessfulBackup.time", kind="date",
+                    description="When the last successful backup completed."),
+            AGE,
+            _column("Message", ".status.conditions[?(@.type==\"Ready\")].message",
+                    description="Why it is not ready.", priority=1),
+        ],
+    },
+    {
+        "kind": "DirectorBackup", "plural": "directorbackups", "short": ["dbk"],
+        "description": "One backup run of a BOSH director.",
+        "schema": backup_schema,
+        "columns": [
+            _column("Director", ".spec.directorRef.name", description="Director backed up."),
+            _column("Method", ".spec.method", description="bbr or v1."),
+            _column("Phase", ".status.phase", description="Lifecycle phase."),
+            _column("Progress", ".status.progress.summary", description="Current step."),
+            _column("Size", ".status.artifact.size", description="Stored size."),
+            AGE,
+            _column("Message", ".status.message", description="Summary.", priority=1),
+        ],
+    },
+    {
+        "kind": "DirectorRestore", "plural": "directorrestores", "short": ["drs"],
+        "description": "A restore of a director backup onto a fresh director, with re-upload "
+                       "of stemcells and releases, cloud-check and instance verification.",
+        "schema": restore_schema,
+        "columns": [
+            _column("Director", ".spec.directorRef.name", description="Director restored into."),
+            _column("Backup", ".status.source.backup", description="Backup restored."),
+            _column("Phase", ".status.phase", description="Lifecycle phase."),
+            _column("Progress", ".status.progress.summary", description="Current step."),
+            AGE,
+            _column("Message", ".status.message", description="Summary.", priority=1),
+        ],
+    },
+    {
+        "kind": "DirectorBackupSchedule", "plural": "directorbackupschedules", "short": ["dbs"],
+        "description": "Scheduled backups of a director, with retention.",
+        "schema": schedule_schema,
+        "columns": [
+            _column("Director", ".spec.directorRef.name", description="Director backed up."),
+            _column("Schedule", ".status.effectiveSchedule", description="Cron in force."),
+            _column("Suspend", ".spec.suspend", kind="boolean", description="Suspended."),
+            _column("Last", ".status.lastScheduleTime", kind="date",
+                    description="Last backup created."),
+            _column("Next", ".status.nextScheduleTime", kind="date",
+                    description="Next backup due."),
+            AGE,
+        ],
+    },
+]
+
+
+def crd(entry: dict[str, Any]) -> dict[str, Any]:
+    parts = entry["schema"]()
+    kind, plural = entry["kind"], entry["plural"]
+    root = {
+        "type": "object",
+        "description": entry["description"],
+        "properties": {
+            "apiVersion": {"type": "string", "description": "API version of this object."},
+            "kind": {"type": "string", "description": "Kind of this object."},
+            "metadata": {"type": "object", "description": "Standard object metadata."},
+            "spec": parts["spec"],
+            "status": parts["status"],
+        },
+        "required": ["spec"],
+    }
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{GROUP}",
+                     "labels": {"app.kubernetes.io/part-of": "bosh-backup-operator"}},
+        "spec": {
+            "group": GROUP,
+            "scope": "Namespaced",
+            "names": {"kind": kind, "listKind": f"{kind}List", "plural": plural,
+                      "singular": kind.lower(), "shortNames": entry["short"],
+                      "categories": [CATEGORY]},
+            "versions": [{
+                "name": VERSION, "served": True, "storage": True,
+                "schema": {"openAPIV3Schema": root},
+                "subresources": {"status": {}},
+                "additionalPrinterColumns": entry["columns"],
+            }],
+        },
+    }
+
+
+def all_crds() -> list[dict[str, Any]]:
+    return [crd(entry) for entry in KINDS]
