@@ -1,0 +1,40 @@
+"""`bosh-backup-operator`: runs the kopf operator with this project's settings."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+import kopf
+
+from . import __version__
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="bosh-backup-operator",
+                                     description="Backs up and restores BOSH directors.")
+    parser.add_argument("--namespace", "-n", action="append", default=[],
+                        help="watch this namespace (repeatable); default: all namespaces")
+    parser.add_argument("--liveness", default="http://0.0.0.0:8080/healthz",
+                        help="liveness endpoint URL for the kubelet probe ('' to disable)")
+    parser.add_argument("--peering", default="",
+                        help="kopf peering name for running several replicas; default: standalone")
+    parser.add_argument("--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--version", action="version", version=__version__)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s [%(name)s] %(message)s")
+    from . import main as handlers  # registers the handlers with kopf
+
+    del handlers
+    kopf.run(
+        clusterwide=not args.namespace,
+        namespaces=args.namespace,
+        liveness_endpoint=args.liveness or None,
+        standalone=not args.peering,
+        peering_name=args.peering or None,
+    )

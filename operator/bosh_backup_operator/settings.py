@@ -1,0 +1,25 @@
+"""How kopf runs for this operator: our finalizer, annotation prefix and reporting name."""
+
+from __future__ import annotations
+
+import kopf
+
+from . import GROUP
+
+FINALIZER = f"{GROUP}/finalizer"
+COMPONENT = "bosh-backup-operator"
+
+
+def configure(settings: kopf.OperatorSettings) -> None:
+    settings.persistence.finalizer = FINALIZER
+    # kopf's bookkeeping goes to annotations under our prefix, never into status,
+    # whose schema is ours and pruned by the apiserver.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration")
+    settings.posting.reporting_component = COMPONENT
+    settings.posting.level = 30  # only warnings become Events by themselves; the rest we post
+    settings.execution.max_workers = 16
+    settings.watching.server_timeout = 600
+    settings.watching.client_timeout = 660
+    settings.networking.error_backoffs = [1, 2, 5, 10, 30]
