@@ -1,0 +1,164 @@
+"""Invalid specs are refused at `kubectl apply`, with a message that names the field."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+import yaml
+
+API = "bosh-backup.dev/v1alpha1"
+NAMESPACE = "admission"
+
+DIRECTOR = {"apiVersion": API, "kind": "Director", "metadata": {"name": "d"},
+            "spec": {"url": "https://10.0.0.6:25555", "credentialsSecretRef": {"name": "creds"}}}
+BACKUP = {"apiVersion": API, "kind": "DirectorBackup", "metadata": {"name": "b"},
+          "spec": {"directorRef": {"name": "d"}}}
+RESTORE = {"apiVersion": API, "kind": "DirectorRestore", "metadata": {"name": "r"},
+           "spec": {"directorRef": {"name": "d"}, "source": {"backupRef": {"name": "b"}}}}
+SCHEDULE = {"apiVersion": API, "kind": "DirectorBackupSchedule", "metadata": {"name": "s"},
+            "spec": {"directorRef": {"name": "d"}, "schedule": "@daily"}}
+
+
+@pytest.fixture(scope="module")
+def ns(harness: Any) -> str:
+    return str(harness.create_namespace(NAMESPACE))
+
+
+def with_spec(base: dict[str, Any], name: str, **changes: Any) -> dict[str, Any]:
+    manifest = copy.deepcopy(base)
+    manifest["metadata"] = {"name": name, "namespace": NAMESPACE}
+    for path, value in changes.items():
+        node = manifest["spec"]
+        keys = path.split("__")
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+        if value is None:
+            node.pop(keys[-1], None)
+        else:
+            node[keys[-1]] = value
+    return manifest
+
+
+def apply(harness: Any, manifest: dict[str, Any]) -> Any:
+    return harness.kubectl("apply", "-f", "-", input=yaml.safe_dump(manifest), check=False)
+
+
+def assert_rejected(harness: Any, manifest: dict[str, Any], *fragments: str) -> None:
+    result = apply(harness, manifest)
+    assert result.returncode != 0, f"accepted: {manifest}"
+    for fragment in fragments:
+        assert fragment in result.stderr, result.stderr
+
+
+def test_valid_objects_are_accepted_with_defaults(harness: Any, ns: str) -> None:
+    for base in (DIRECTOR, BACKUP, RESTORE, SCHEDULE):
+        manifest = with_spec(base, f"valid-{base['kind'].lower()}")
+        assert apply(harness, manifest).returncode == 0
+    director = harness.admin.get(f"/apis/{API}/namespaces/{ns}/directors/valid-director")
+    assert director["spec"]["cli"] == "v2"
+    backup = harness.admin.get(f"/apis/{API}/namespaces/{ns}/directorbackups/valid-directorbackup")
+    assert backup["spec"]["method"] == "bbr"
+    assert backup["spec"]["deletionPolicy"] == "Retain"
+    assert backup["spec"]["timeout"] == "2h"
+    schedule = harness.admin.get(
+        f"/apis/{API}/namespaces/{ns}/directorbackupschedules/valid-directorbackupschedule")
+    assert schedule["spec"]["concurrencyPolicy"] == "Forbid"
+    assert schedule["spec"]["timeZone"] == "UTC"
+
+
+CASES = {
+    "director url must be https": (
+        DIRECTOR, {"url": "http://10.0.0.6:25555"}, ["spec.url", "should match"]),
+    "director needs credentials": (
+        DIRECTOR, {"credentialsSecretRef": None}, ["spec.credentialsSecretRef", "Required value"]),
+    "director cli is v1 or v2": (
+        DIRECTOR, {"cli": "v3"}, ["spec.cli", 'Unsupported value: "v3"']),
+    "director ca has one source": (
+        DIRECTOR, {"caCert": {"secretKeyRef": {"name": "a"}, "configMapKeyRef": {"name": "b"}}},
+        ["spec.caCert", "set exactly one of secretKeyRef or configMapKeyRef"]),
+    "director ssh port in range": (
+        DIRECTOR, {"ssh": {"port": 70000, "privateKeySecretRef": {"name": "k"}}},
+        ["spec.ssh.port", "should be less than or equal to 65535"]),
+    "storage is pvc or s3": (
+        DIRECTOR, {"storage": {"pvc": {"claimName": "c"},
+                               "s3": {"bucket": "bkt", "credentialsSecretRef": {"name": "s"}}}},
+        ["spec.storage", "set exactly one of pvc or s3"]),
+    "s3 bucket name": (
+        DIRECTOR, {"storage": {"s3": {"bucket": "Bad_Bucket", "credentialsSecretRef": {"name": "s"}}}},
+        ["spec.storage.s3.bucket", "should match"]),
+    "unknown fields are refused": (
+        DIRECTOR, {"passwrd": "x"}, ['unknown field "spec.passwrd"']),
+    "backup method is bbr or v1": (
+        BACKUP, {"method": "rsync"}, ["spec.method", 'Unsupported value: "rsync"']),
+    "backup timeout is a duration": (
+        BACKUP, {"timeout": "2 hours"}, ["spec.timeout", "should match"]),
+    "backup timeout is positive": (
+        BACKUP, {"timeout": "0s"}, ["spec.timeout", "timeout must be a positive duration"]),
+    "backup needs a director": (
+        BACKUP, {"directorRef": None}, ["spec.directorRef", "Required value"]),
+    "restore has a source": (
+        RESTORE, {"source": {}}, ["spec.source", "set exactly one of source.backupRef or source.path"]),
+    "restore has only one source": (
+        RESTORE, {"source": {"backupRef": {"name": "b"}, "path": "p/q"}},
+        ["spec.source", "set exactly one of source.backupRef or source.path"]),
+    "restore storage goes with path": (
+        RESTORE, {"source": {"backupRef": {"name": "b"}, "storage": {"pvc": {"claimName": "c"}}}},
+        ["spec.source", "source.storage goes with source.path"]),
+    "restore cloud-check mode": (
+        RESTORE, {"cloudCheck": "fix"}, ["spec.cloudCheck", 'Unsupported value: "fix"']),
+    "restore source sha1": (
+        RESTORE, {"reupload": {"sources": [{"kind": "Release", "name": "r", "version": "1",
+                                            "url": "https://x/r.tgz", "sha1": "nothex"}]}},
+        ["spec.reupload.sources[0].sha1", "should match"]),
+    "schedule is cron": (
+        SCHEDULE, {"schedule": "every day at noon"}, ["spec.schedule", "should match"]),
+    "schedule concurrency policy": (
+        SCHEDULE, {"concurrencyPolicy": "Queue"}, ["spec.concurrencyPolicy", 'Unsupported value']),
+    "schedule retention is not negative": (
+        SCHEDULE, {"retention": {"keepDaily": -1}},
+        ["spec.retention.keepDaily", "should be greater than or equal to 0"]),
+    "schedule time zone": (
+        SCHEDULE, {"timeZone": "Europe/Paris; rm"}, ["spec.timeZone", "should match"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_invalid_spec_is_rejected(harness: Any, ns: str, case: str) -> None:
+    base, changes, fragments = CASES[case]
+    assert_rejected(harness, with_spec(base, "bad", **changes), *fragments)
+
+
+def test_restore_spec_cannot_change(harness: Any, ns: str) -> None:
+    manifest = with_spec(RESTORE, "immutable-restore")
+    assert apply(harness, manifest).returncode == 0
+    changed = with_spec(RESTORE, "immutable-restore", force=True)
+    assert_rejected(harness, changed, "spec", "is immutable once set")
+
+
+def test_backup_director_and_method_cannot_change(harness: Any, ns: str) -> None:
+    assert apply(harness, with_spec(BACKUP, "fixed-backup")).returncode == 0
+    assert_rejected(harness, with_spec(BACKUP, "fixed-backup", directorRef={"name": "other"}),
+                    "spec.directorRef", "directorRef is immutable once set")
+    assert_rejected(harness, with_spec(BACKUP, "fixed-backup", method="v1"),
+                    "spec.method", "method is immutable once set")
+
+
+def test_backup_cancel_cannot_be_undone(harness: Any, ns: str) -> None:
+    assert apply(harness, with_spec(BACKUP, "cancelled", cancel=True)).returncode == 0
+    assert_rejected(harness, with_spec(BACKUP, "cancelled", cancel=False),
+                    "spec.cancel", "cancel cannot be undone once set")
+    # what may change does change
+    assert apply(harness, with_spec(BACKUP, "cancelled", cancel=True,
+                                    deletionPolicy="Delete")).returncode == 0
+
+
+def test_kubectl_explain_teaches_the_api(harness: Any) -> None:
+    result = harness.kubectl("explain", "directorrestore.spec.source")
+    assert "set exactly one" not in result.stdout  # rules are not descriptions
+    assert "backupRef" in result.stdout and "DirectorBackup" in result.stdout
+    resources = harness.kubectl("api-resources", "--categories=bosh-backup", "-o", "name").stdout
+    assert sorted(resources.split()) == sorted([
+        "directorbackups.bosh-backup.dev", "directorbackupschedules.bosh-backup.dev",
+        "directorrestores.bosh-backup.dev", "directors.bosh-backup.dev"])

@@ -1,0 +1,109 @@
+"""The operator runs under deploy/'s RBAC and reports on Directors."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+
+from harness.cluster import wait_for
+
+API = "bosh-backup.dev/v1alpha1"
+NS = "operator"
+SECRET_VALUE = "do-not-leak-8f2c1e"
+
+
+@pytest.fixture(scope="module")
+def ns(harness: Any) -> str:
+    return str(harness.create_namespace(NS))
+
+
+def as_operator(harness: Any, *args: str) -> str:
+    kubeconfig = harness.workdir / "operator.kubeconfig"
+    return str(harness.kubectl(*args, kubeconfig=kubeconfig, check=False).stdout.strip())
+
+
+def test_operator_acts_as_its_own_service_account(harness: Any) -> None:
+    whoami = as_operator(harness, "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}")
+    assert whoami == "system:serviceaccount:bosh-backup-system:bosh-backup-operator"
+
+
+@pytest.mark.parametrize(("verb", "resource", "allowed"), [
+    ("patch", "directors.bosh-backup.dev/status", "yes"),
+    ("create", "jobs.batch", "yes"),
+    ("create", "leases.coordination.k8s.io", "yes"),
+    ("get", "secrets", "yes"),
+    ("list", "secrets", "no"),
+    ("create", "secrets", "no"),
+    ("create", "clusterrolebindings.rbac.authorization.k8s.io", "no"),
+    ("delete", "namespaces", "no"),
+    ("create", "pods", "no"),
+])
+def test_operator_permissions_are_least_privilege(harness: Any, verb: str, resource: str,
+                                                  allowed: str) -> None:
+    assert as_operator(harness, "auth", "can-i", verb, resource, "-A") == allowed
+
+
+def director(name: str, secret: str) -> dict[str, Any]:
+    return {"apiVersion": API, "kind": "Director", "metadata": {"name": name, "namespace": NS},
+            "spec": {"url": "https://10.0.0.6:25555", "credentialsSecretRef": {"name": secret},
+                     "ssh": {"privateKeySecretRef": {"name": f"{secret}-ssh"}}}}
+
+
+def ready_condition(harness: Any, name: str) -> dict[str, Any] | None:
+    body = harness.admin.get(f"/apis/{API}/namespaces/{NS}/directors/{name}")
+    for cond in body.get("status", {}).get("conditions", []):
+        if cond["type"] == "Ready":
+            return {**cond, "generation": body["metadata"]["generation"],
+                    "observed": body["status"].get("observedGeneration")}
+    return None
+
+
+def test_missing_secrets_make_the_director_not_ready_naming_the_fields(harness: Any, ns: str) -> None:
+    harness.apply(director("lonely", "lonely-creds"))
+    cond = wait_for("Ready condition", lambda: ready_condition(harness, "lonely"))
+    assert cond["status"] == "False"
+    assert cond["reason"] == "SecretNotFound"
+    assert 'spec.credentialsSecretRef: Secret "lonely-creds" not found' in cond["message"]
+    assert 'spec.ssh.privateKeySecretRef: Secret "lonely-creds-ssh" not found' in cond["message"]
+    assert cond["observedGeneration"] == cond["generation"] == cond["observed"]
+    events = json.loads(harness.kubectl("get", "events", "-n", ns, "-o", "json",
+                                        "--field-selector", "involvedObject.name=lonely").stdout)
+    assert any(e["reason"] == "SecretNotFound" and e["type"] == "Warning" for e in events["items"])
+
+
+def test_director_becomes_ready_when_its_secrets_appear(harness: Any, ns: str) -> None:
+    harness.apply(director("later", "later-creds"))
+    first = wait_for("Ready=False", lambda: ready_condition(harness, "later"))
+    assert first["status"] == "False"
+    encoded = base64.b64encode(SECRET_VALUE.encode()).decode()
+    harness.apply({"apiVersion": "v1", "kind": "Secret",
+                   "metadata": {"name": "later-creds", "namespace": ns},
+                   "data": {"client": base64.b64encode(b"admin").decode(), "clientSecret": encoded}})
+    harness.apply({"apiVersion": "v1", "kind": "Secret",
+                   "metadata": {"name": "later-creds-ssh", "namespace": ns},
+                   "data": {"ssh-privatekey": encoded}})
+    cond = wait_for("Ready=True", lambda: (c := ready_condition(harness, "later"))
+                    and c["status"] == "True" and c, timeout=30)
+    assert cond["reason"] == "ReferencesFound"
+    assert cond["lastTransitionTime"] >= first["lastTransitionTime"]
+
+
+def test_secret_values_never_reach_status_events_or_logs(harness: Any, ns: str) -> None:
+    wait_for("Ready=True", lambda: (c := ready_condition(harness, "later")) and c["status"] == "True")
+    everything = harness.kubectl("get", "directors,events", "-n", ns, "-o", "yaml").stdout
+    assert "later" in everything
+    assert SECRET_VALUE not in everything
+    assert base64.b64encode(SECRET_VALUE.encode()).decode() not in everything
+    assert SECRET_VALUE not in (harness.plane.logs / "operator.log").read_text()
+
+
+def test_printer_columns_show_readiness(harness: Any, ns: str) -> None:
+    wait_for("Ready=True", lambda: (c := ready_condition(harness, "later")) and c["status"] == "True")
+    table = harness.kubectl("get", "bdir", "-n", ns).stdout.splitlines()
+    header = table[0].split()
+    assert header[:4] == ["NAME", "URL", "CLI", "READY"]
+    row = next(line.split() for line in table if line.startswith("later "))
+    assert row[1:4] == ["https://10.0.0.6:25555", "v2", "True"]
