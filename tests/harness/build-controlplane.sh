@@ -100,6 +100,6 @@ mkdir -p "$CACHE_ROOT"
 # publish atomically so a killed build never leaves a half-filled cache folder
 tmp_dir="$(mktemp -d "$CACHE_ROOT/.controlplane-XXXXXX")"
 cp "$out"/* "$tmp_dir"/
-rm -rf "$BIN_DIR"; mv "$tmp_dir" "$BIN_DIR"
+chmod 755 "$tmp_dir"; rm -rf "$BIN_DIR"; mv "$tmp_dir" "$BIN_DIR"
 log "built into $BIN_DIR"
 echo "$BIN_DIR"

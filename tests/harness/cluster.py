@@ -24,9 +24,10 @@ from .pki import CertificateAuthority, CertPair, service_account_keys
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = Path(__file__).with_name("build-controlplane.sh")
 NODE_NAME = "harness-node"
-CONTROLLERS = ",".join([
-    "job", "garbage-collector", "namespace", "serviceaccount", "root-ca-cert-publisher",
-    "ttl-after-finished", "podgc", "deployment", "replicaset",
+CONTROLLERS = ",".join(f"{name}-controller" for name in [
+    "job", "garbage-collector", "namespace", "serviceaccount", "root-ca-certificate-publisher",
+    "ttl-after-finished", "pod-garbage-collector", "deployment", "replicaset",
+    "clusterrole-aggregation",
 ])
 
 T = TypeVar("T")
@@ -168,6 +169,9 @@ class ControlPlane:
             "kube-apiserver",
             f"--etcd-servers=http://127.0.0.1:{etcd_port}",
             "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+            # a loopback address may not back the kubernetes Service; pods get the
+            # apiserver's address from the node agent instead
+            "--endpoint-reconciler-type=none",
             f"--secure-port={self.api_port}",
             f"--cert-dir={self.pki_dir}",
             f"--tls-cert-file={serving.cert}", f"--tls-private-key-file={serving.key}",

@@ -350,8 +350,12 @@ class PodWorker(threading.Thread):
     def run(self) -> None:
         try:
             self.run_pod()
-        except Exception:
+        except Exception as error:
             log.exception("pod %s failed in the agent", pod_key(self.pod))
+            # never leave a pod Pending forever because of the agent itself
+            self.reason, self.message = "NodeAgentError", f"the harness node agent failed: {error}"
+            with contextlib.suppress(Exception):
+                self.publish("Failed")
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)  # secrets do not outlive the pod
             self.agent.worker_done(self.uid)
@@ -602,10 +606,10 @@ class PodWorker(threading.Thread):
                                                      f'{kind} "{name}" not found') from None
                 raise ConfigError("CreateContainerConfigError", f'{kind} "{name}" not found') from None
             raise
-        data = {k: base64.b64decode(v) for k, v in (obj.get("data") or {}).items()}
-        if kind == "configmap":
-            data = {k: v.encode() for k, v in (obj.get("data") or {}).items()}
-            data.update({k: base64.b64decode(v) for k, v in (obj.get("binaryData") or {}).items()})
+        if kind == "secret":
+            return {k: base64.b64decode(v) for k, v in (obj.get("data") or {}).items()}
+        data = {k: v.encode() for k, v in (obj.get("data") or {}).items()}
+        data.update({k: base64.b64decode(v) for k, v in (obj.get("binaryData") or {}).items()})
         return data
 
     def write_items(self, directory: Path, data: dict[str, bytes], items: list[dict[str, Any]] | None,

@@ -49,7 +49,7 @@ def test_the_four_kinds_exist_in_our_group() -> None:
 def test_every_field_has_a_description(kind: str) -> None:
     undocumented = [path for path, node in walk(root(kind), kind)
                     if "description" not in node and "x-kubernetes-int-or-string" not in node
-                    and not path.endswith("{}")]
+                    and not path.endswith("{}") and path != f"{kind}.metadata"]
     assert undocumented == []
 
 

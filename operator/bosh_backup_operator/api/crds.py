@@ -552,7 +552,8 @@ def crd(entry: dict[str, Any]) -> dict[str, Any]:
         "properties": {
             "apiVersion": {"type": "string", "description": "API version of this object."},
             "kind": {"type": "string", "description": "Kind of this object."},
-            "metadata": {"type": "object", "description": "Standard object metadata."},
+            # the apiserver allows nothing but the type here
+            "metadata": {"type": "object"},
             "spec": parts["spec"],
             "status": parts["status"],
         },
