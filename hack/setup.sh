@@ -1,11 +1,26 @@
 #!/usr/bin/env bash
 # Installs everything the demo and the tests need, from scratch or incrementally:
-# a virtualenv with this package and its test tools, and the control plane binaries
-# (built from the Kubernetes Go modules, cached by version outside the repo).
+# a virtualenv with this package and its test tools, the control plane binaries and
+# the S3 server (built from Go modules, cached by version outside the repo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PYTHON="${PYTHON:-python3}"
+# Runner pods run as a non-root user and execute this venv's Python, so its
+# interpreter must be readable by everyone: Debian's /usr/bin/python3 is; a pyenv
+# under /root (mode 0700) is not.
+PYTHON="${PYTHON:-}"
+if [ -z "$PYTHON" ]; then
+  if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    PYTHON=/usr/bin/python3
+    /usr/bin/python3 -c 'import ensurepip' 2>/dev/null || {
+      echo "[setup] installing python3-venv"; apt-get update -qq && apt-get install -y -qq python3-venv; }
+  else
+    PYTHON=python3
+  fi
+fi
+if [ -x .venv/bin/python ] && ! [ "$(readlink -f .venv/bin/python)" = "$(readlink -f "$(command -v "$PYTHON")")" ]; then
+  echo "[setup] recreating .venv with $PYTHON"; rm -rf .venv
+fi
 if [ ! -x .venv/bin/python ]; then
   echo "[setup] creating .venv with $($PYTHON --version)"
   "$PYTHON" -m venv .venv
@@ -21,3 +36,4 @@ for tool in unshare go; do
   command -v "$tool" >/dev/null || { echo "[setup] missing required tool: $tool" >&2; exit 1; }
 done
 echo "[setup] control plane binaries: $(bash tests/harness/build-controlplane.sh)"
+echo "[setup] S3 server: $(bash tests/harness/build-s3.sh)"

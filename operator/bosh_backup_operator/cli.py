@@ -19,6 +19,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="liveness endpoint URL for the kubelet probe ('' to disable)")
     parser.add_argument("--peering", default="",
                         help="kopf peering name for running several replicas; default: standalone")
+    parser.add_argument("--metrics-port", type=int, default=8081,
+                        help="port of the Prometheus /metrics endpoint (0 disables it)")
     parser.add_argument("--verbose", action="store_true", help="debug logging")
     parser.add_argument("--version", action="version", version=__version__)
     return parser.parse_args(argv)
@@ -29,8 +31,10 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s [%(name)s] %(message)s")
     from . import main as handlers  # registers the handlers with kopf
+    from . import metrics
 
     del handlers
+    metrics.serve(args.metrics_port)
     kopf.run(
         clusterwide=not args.namespace,
         namespaces=args.namespace,

@@ -1,7 +1,8 @@
-"""kopf handlers: thin adapters from events to the pure functions that decide."""
+"""kopf handlers: thin adapters from events to the controllers that decide."""
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any
 
@@ -10,16 +11,28 @@ import kopf
 from . import GROUP, VERSION, kube
 from . import settings as operator_settings
 from .api.director import director_references, find_problems, readiness
+from .config import OperatorConfig
+from .controllers.backup import TERMINAL, BackupController
+from .jobs import LABEL_KIND, LABEL_NAME, MANAGED_BY
 from .status import condition, conditions_changed, merge_conditions
 
 DIRECTORS = (GROUP, VERSION, "directors")
+BACKUPS = (GROUP, VERSION, "directorbackups")
 RECHECK_SECONDS = float(os.environ.get("BOSH_BACKUP_RECHECK_SECONDS", "30"))
+SAFETY_NET_SECONDS = float(os.environ.get("BOSH_BACKUP_SAFETY_NET_SECONDS", "10"))
 
 
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     operator_settings.configure(settings)
 
+
+@functools.cache
+def backups() -> BackupController:
+    return BackupController(kube.api(), OperatorConfig.from_env())
+
+
+# -- Director ------------------------------------------------------------------------------------
 
 def reconcile_director(body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status,
                        namespace: str, patch: kopf.Patch, logger: Any) -> None:
@@ -28,8 +41,7 @@ def reconcile_director(body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status
     ready, reason, message = readiness(problems)
     generation = meta.get("generation")
     current = status.get("conditions") or []
-    merged = merge_conditions(current, [condition("Ready", ready, reason, message,
-                                                  generation=generation)])
+    merged = merge_conditions(current, [condition("Ready", ready, reason, message, generation=generation)])
     if conditions_changed(current, merged) or status.get("observedGeneration") != generation:
         patch.status["conditions"] = merged
         patch.status["observedGeneration"] = generation
@@ -51,3 +63,42 @@ def director_recheck(**kwargs: Any) -> None:
     """Secrets can appear or change after the Director; look again now and then."""
     reconcile_director(kwargs["body"], kwargs["spec"], kwargs["meta"], kwargs["status"],
                        kwargs["namespace"], kwargs["patch"], kwargs["logger"])
+
+
+# -- DirectorBackup --------------------------------------------------------------------------------
+
+def active(status: kopf.Status, **_: Any) -> bool:
+    return status.get("phase") not in TERMINAL
+
+
+@kopf.on.resume(*BACKUPS, when=active)
+@kopf.on.create(*BACKUPS)
+@kopf.on.update(*BACKUPS, field="spec.cancel")
+def backup_changed(**kwargs: Any) -> None:
+    backups().reconcile(kwargs["namespace"], kwargs["name"])
+
+
+@kopf.timer(*BACKUPS, interval=SAFETY_NET_SECONDS, when=active)
+def backup_safety_net(**kwargs: Any) -> None:
+    """Waiting for the director lock, or a missed Job event: look again now and then."""
+    backups().reconcile(kwargs["namespace"], kwargs["name"])
+
+
+def run_of(labels: dict[str, str], kind: str) -> str | None:
+    return labels.get(LABEL_NAME) if labels.get(LABEL_KIND) == kind else None
+
+
+@kopf.on.event("batch", "v1", "jobs", labels=MANAGED_BY)
+@kopf.on.event("", "v1", "pods", labels=MANAGED_BY)
+def run_child_changed(**kwargs: Any) -> None:
+    name = run_of(dict(kwargs["labels"]), "DirectorBackup")
+    if name and kwargs["namespace"]:
+        backups().reconcile(kwargs["namespace"], name)
+
+
+@kopf.on.delete(*BACKUPS, when=lambda spec, status, **_: spec.get("deletionPolicy") == "Delete"
+                and bool(status.get("artifact") or status.get("phase") not in TERMINAL))
+def backup_deleted(body: kopf.Body, **_: Any) -> None:
+    """deletionPolicy Delete: the artifact goes with the resource."""
+    if not backups().delete_artifact(dict(body)):
+        raise kopf.TemporaryError("waiting for the artifact's deletion Job", delay=2)

@@ -13,9 +13,10 @@ from typing import Any
 Condition = dict[str, Any]
 
 
-def now_iso(at: datetime.datetime | None = None) -> str:
-    at = at or datetime.datetime.now(datetime.UTC)
-    return at.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def now_iso(at: datetime.datetime | None = None, *, microseconds: bool = False) -> str:
+    """RFC 3339 in UTC; Leases want microseconds, everything else whole seconds."""
+    at = (at or datetime.datetime.now(datetime.UTC)).astimezone(datetime.UTC)
+    return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if microseconds else "%Y-%m-%dT%H:%M:%SZ")
 
 
 def condition(kind: str, holds: bool | None, reason: str, message: str, *,

@@ -1,6 +1,7 @@
 """A stand-in for the retired Ruby bosh CLI v1, for the commands of the docs' procedure.
 
     bosh [-c CONFIG] [-n] [--user U --password P] target URL [--ca-cert FILE]
+    bosh status                          the director's name, URL, version, UUID and CPI
     bosh backup [PATH] [--force]         bosh_backup_<director>_<epoch>.tgz, database only
     bosh restore PATH                    replaces the database; the director restarts
     bosh upload stemcell|release URL [--fix] [--sha1 S] [--skip-if-exists] [--name N --version V]
@@ -85,6 +86,17 @@ class V1:
                            ca_cert=ca_cert)
         self.save()
         print(f"Target set to '{info['name']}'")
+
+    def status(self, args: list[str]) -> None:
+        director = self.director()
+        info = director.info()
+        print(f"Config\n             {self.config_path}\n")
+        print("Director")
+        for label, value in (("Name", info["name"]), ("URL", director.url), ("Version", info["version"]),
+                             ("User", self.user or "not logged in"), ("UUID", info["uuid"]),
+                             ("CPI", info["cpi"]), ("dns", "enabled (domain_name: bosh)"),
+                             ("compiled_package_cache", "disabled"), ("snapshots", "disabled")):
+            print(f"  {label:<10} {value}")
 
     def backup(self, args: list[str]) -> None:
         director = self.director()
@@ -232,9 +244,10 @@ def main(argv: list[str] | None = None) -> int:
             rest.append(arg)
         i += 1
     cli = V1(config, non_interactive, user, password)
-    commands = {"target": cli.target, "backup": cli.backup, "restore": cli.restore, "upload": cli.upload,
-                "stemcells": cli.stemcells, "releases": cli.releases, "deployments": cli.deployments,
-                "cloudcheck": cli.cloudcheck, "cck": cli.cloudcheck, "instances": cli.instances}
+    commands = {"target": cli.target, "status": cli.status, "backup": cli.backup, "restore": cli.restore,
+                "upload": cli.upload, "stemcells": cli.stemcells, "releases": cli.releases,
+                "deployments": cli.deployments, "cloudcheck": cli.cloudcheck, "cck": cli.cloudcheck,
+                "instances": cli.instances}
     if not rest or rest[0] not in commands:
         print(f"Unknown command: {' '.join(rest)}", file=sys.stderr)
         return 1

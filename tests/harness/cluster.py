@@ -39,7 +39,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for(what: str, check: Callable[[], T], timeout: float = 60, interval: float = 0.1) -> T:
+def wait_for(what: str, check: Callable[[], T | None], timeout: float = 60, interval: float = 0.1) -> T:
     """Polls check() until it returns something truthy; raises with `what` on timeout."""
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None

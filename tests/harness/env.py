@@ -43,6 +43,7 @@ class Harness:
 
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self.workdir.chmod(0o755)  # pods run as non-root users and use tools kept here
         self.plane = ControlPlane(self.workdir)
         self.node_root = self.workdir / "node"
 

@@ -621,7 +621,15 @@ class PodWorker(threading.Thread):
             target = directory / item["path"]
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data[item["key"]])
-            target.chmod(item.get("mode", mode))
+            self.own(target, item.get("mode", mode))
+
+    def own(self, path: Path, mode: int) -> None:
+        """kubelet's volume ownership: files belong to the pod's fsGroup, so a non-root
+        container can read a 0440 secret."""
+        fs_group = (self.pod["spec"].get("securityContext") or {}).get("fsGroup")
+        if fs_group is not None:
+            os.chown(path, 0, int(fs_group))
+        path.chmod(mode)
 
     def field_value(self, field_path: str) -> str:
         meta, spec = self.pod["metadata"], self.pod["spec"]
@@ -690,7 +698,7 @@ class PodWorker(threading.Thread):
                 token = source["serviceAccountToken"]
                 target = directory / token["path"]
                 target.write_bytes(self.service_account_token(token))
-                target.chmod(mode)
+                self.own(target, mode)
             elif "secret" in source or "configMap" in source:
                 kind = "secret" if "secret" in source else "configmap"
                 ref = source.get("secret") or source.get("configMap") or {}

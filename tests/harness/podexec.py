@@ -34,6 +34,8 @@ def _mount(source: str, target: str, flags: int) -> None:
 def bind(source: str, target: str, read_only: bool) -> None:
     target_path = Path(target)
     if Path(source).is_dir():
+        if target_path.is_file() and target_path.stat().st_size == 0:
+            target_path.unlink()  # an empty placeholder an earlier pod left for a file volume
         target_path.mkdir(parents=True, exist_ok=True)
     else:
         target_path.parent.mkdir(parents=True, exist_ok=True)
@@ -44,10 +46,26 @@ def bind(source: str, target: str, read_only: bool) -> None:
         _mount(source, target, MS_BIND | MS_REMOUNT | MS_RDONLY)
 
 
+def check_shadowing(mounts: list[dict[str, str]], program: str) -> None:
+    """Pods share the host's file system here, so a mountPath over a host folder hides it.
+    Refuse mounts that would hide another volume's source or the program itself."""
+    import shutil
+
+    needed = [m["source"] for m in mounts] + [shutil.which(program) or program, sys.executable]
+    for mount in mounts:
+        target = mount["target"].rstrip("/") + "/"
+        hidden = [path for path in needed if path.startswith(target)]
+        if hidden:
+            raise RuntimeError(f"mountPath {mount['target']} would hide {hidden[0]} on the harness host; "
+                               "choose a mountPath outside the host folders the harness uses")
+
+
 def main(argv: list[str]) -> None:
     spec = json.loads(Path(argv[1]).read_text())
     # parents before children, so a volume inside another volume stays visible
-    for mount in sorted(spec["mounts"], key=lambda m: m["target"].count("/")):
+    mounts = sorted(spec["mounts"], key=lambda m: m["target"].count("/"))
+    check_shadowing(mounts, spec["argv"][0])
+    for mount in mounts:
         bind(mount["source"], mount["target"], mount.get("readOnly", False))
     gid, uid = spec.get("gid"), spec.get("uid")
     if gid is not None or uid is not None:

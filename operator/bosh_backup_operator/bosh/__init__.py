@@ -1,0 +1,1 @@
+"""bosh / bbr command lines and output parsers (pure)."""

@@ -1,0 +1,309 @@
+"""bosh, bosh v1 and bbr output to typed results (pure functions).
+
+Each parser takes exactly what the tool printed and returns plain data or raises
+OutputError naming what it expected, so a format change shows up as a clear
+failure instead of a wrong backup.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class OutputError(ValueError):
+    """The tool printed something this version of the operator does not understand."""
+
+
+# -- bosh v2 --json -------------------------------------------------------------------------
+
+def json_document(stdout: str) -> dict[str, Any]:
+    try:
+        document = json.loads(stdout)
+    except ValueError as error:
+        raise OutputError(f"bosh --json printed no JSON document: {error}") from None
+    if not isinstance(document, dict) or "Tables" not in document:
+        raise OutputError("bosh --json document has no Tables")
+    return document
+
+
+def json_rows(stdout: str, content: str | None = None) -> list[dict[str, str]]:
+    """Every row of every table (of the given Content) in a bosh --json document."""
+    rows: list[dict[str, str]] = []
+    for table in json_document(stdout).get("Tables") or []:
+        if content is None or table.get("Content") == content:
+            rows.extend(table.get("Rows") or [])
+    return rows
+
+
+def json_error_line(stdout: str) -> str:
+    """The most telling line of a failed bosh --json run (the innermost cause)."""
+    try:
+        lines = [line for line in (json_document(stdout).get("Lines") or []) if line.strip()]
+    except OutputError:
+        lines = [line for line in stdout.splitlines() if line.strip()]
+    return error_line("\n".join(lines))
+
+
+def error_line(text: str) -> str:
+    """The innermost cause of a bosh error chain, or the last meaningful line."""
+    lines = [line.rstrip() for line in text.splitlines()
+             if line.strip() and line.strip() not in ("Exit code 1", "Succeeded")
+             and not line.startswith("Using environment")]
+    if not lines:
+        return ""
+    # bosh nests causes by indentation: the deepest line of the last chain says why
+    last_block_start = max((i for i, line in enumerate(lines) if not line.startswith(" ")), default=0)
+    block = lines[last_block_start:]
+    return max(block, key=lambda line: len(line) - len(line.lstrip())).strip()
+
+
+@dataclass(frozen=True)
+class DirectorInfo:
+    name: str
+    uuid: str
+    version: str
+    cpi: str
+
+    def as_status(self) -> dict[str, str]:
+        return {"name": self.name, "uuid": self.uuid, "version": self.version, "cpi": self.cpi}
+
+
+def parse_env(stdout: str) -> DirectorInfo:
+    rows = json_rows(stdout)
+    if not rows:
+        raise OutputError("bosh env --json printed no table")
+    row = rows[0]
+    return DirectorInfo(row.get("name", ""), row.get("uuid", ""), row.get("version", ""), row.get("cpi", ""))
+
+
+def _deployed(version: str) -> tuple[str, bool]:
+    return version.rstrip("*"), version.endswith("*")
+
+
+def parse_stemcells(stdout: str) -> list[dict[str, Any]]:
+    out = []
+    for row in json_rows(stdout, "stemcells"):
+        version, deployed = _deployed(row["version"])
+        out.append({"name": row["name"], "version": version, "os": row.get("os", ""),
+                    "cid": row.get("cid", ""), "deployed": deployed})
+    return out
+
+
+def parse_releases(stdout: str) -> list[dict[str, Any]]:
+    out = []
+    for row in json_rows(stdout, "releases"):
+        version, deployed = _deployed(row["version"])
+        out.append({"name": row["name"], "version": version, "deployed": deployed,
+                    "commitHash": row.get("commit_hash", "").rstrip("+")})
+    return out
+
+
+def _name_versions(cell: str) -> list[dict[str, str]]:
+    items = []
+    for part in re.split(r"[\n,]\s*", cell.strip()):
+        if part:
+            name, _, version = part.strip().rpartition("/")
+            items.append({"name": name, "version": version})
+    return items
+
+
+def parse_deployments(stdout: str) -> list[dict[str, Any]]:
+    return [{"name": row["name"], "releases": _name_versions(row.get("release_s", "")),
+             "stemcells": _name_versions(row.get("stemcell_s", ""))}
+            for row in json_rows(stdout, "deployments")]
+
+
+@dataclass
+class InstanceSummary:
+    deployment: str
+    instance: str
+    state: str
+    processes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def failing_processes(self) -> list[str]:
+        return [name for name, state in self.processes.items() if state != "running"]
+
+
+def parse_instances(stdout: str) -> list[InstanceSummary]:
+    """instances --ps --json: process rows follow their instance row with an empty instance."""
+    instances: list[InstanceSummary] = []
+    for row in json_rows(stdout, "instances"):
+        if row.get("instance"):
+            instances.append(InstanceSummary(row.get("deployment", ""), row["instance"],
+                                             row.get("process_state", "")))
+        elif instances and row.get("process"):
+            instances[-1].processes[row["process"]] = row.get("process_state", "")
+    return instances
+
+
+def parse_problems(stdout: str) -> list[dict[str, str]]:
+    """cloud-check --json: the '#' column's key is empty, as bosh-cli folds headers."""
+    return [{"id": row.get("", ""), "type": row.get("type", ""), "description": row.get("description", "")}
+            for row in json_rows(stdout, "problems")]
+
+
+# -- bosh v1 text output --------------------------------------------------------------------------
+
+def box_rows(stdout: str) -> list[dict[str, str]]:
+    """Rows of v1's '+---+' box tables, keyed by header; several tables are concatenated."""
+    rows: list[dict[str, str]] = []
+    header: list[str] | None = None
+    rules = 0
+    for line in stdout.splitlines():
+        if line.startswith("+") and line.endswith("+"):
+            rules += 1
+            if rules % 3 == 0:
+                header = None
+            continue
+        if not line.startswith("|"):
+            continue
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if header is None:
+            header = cells
+        else:
+            rows.append(dict(zip(header, cells, strict=False)))
+    return rows
+
+
+def parse_v1_status(stdout: str) -> DirectorInfo:
+    fields: dict[str, str] = {}
+    in_director = False
+    for line in stdout.splitlines():
+        if line.strip() == "Director":
+            in_director = True
+            continue
+        if in_director and line.startswith("  "):
+            label, _, value = line.strip().partition(" ")
+            fields[label] = value.strip()
+        elif in_director and line.strip():
+            break
+    if "UUID" not in fields:
+        raise OutputError("bosh status printed no Director UUID")
+    return DirectorInfo(fields.get("Name", ""), fields["UUID"], fields.get("Version", ""), fields.get("CPI", ""))
+
+
+def parse_v1_stemcells(stdout: str) -> list[dict[str, Any]]:
+    out = []
+    for row in box_rows(stdout):
+        version, deployed = _deployed(row["Version"])
+        out.append({"name": row["Name"], "version": version, "os": row.get("OS", ""), "cid": row.get("CID", ""),
+                    "deployed": deployed})
+    return out
+
+
+def parse_v1_releases(stdout: str) -> list[dict[str, Any]]:
+    out = []
+    for row in box_rows(stdout):
+        version, deployed = _deployed(row["Versions"])
+        out.append({"name": row["Name"], "version": version, "deployed": deployed,
+                    "commitHash": row.get("Commit Hash", "").rstrip("+")})
+    return out
+
+
+def parse_v1_deployments(stdout: str) -> list[dict[str, Any]]:
+    return [{"name": row["Name"], "releases": _name_versions(row.get("Release(s)", "")),
+             "stemcells": _name_versions(row.get("Stemcell(s)", ""))} for row in box_rows(stdout)]
+
+
+def parse_v1_backup_path(stdout: str) -> str:
+    match = re.search(r"Backup of BOSH director was put in '([^']+)'", stdout)
+    if not match:
+        raise OutputError("bosh backup did not say where it put the backup")
+    return match[1]
+
+
+def parse_v1_instances(stdout: str) -> list[InstanceSummary]:
+    instances: list[InstanceSummary] = []
+    deployment = ""
+    for line in stdout.splitlines():
+        match = re.match(r"^Deployment '(.+)'$", line.strip())
+        if match:
+            deployment = match[1]
+            continue
+        if not line.startswith("|") or line.startswith("| Instance"):
+            continue
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        raw = line.strip("|").split("|")[0]
+        if raw.startswith("   ") and instances:
+            instances[-1].processes[cells[0]] = cells[1]
+        else:
+            instances.append(InstanceSummary(deployment, cells[0], cells[1]))
+    return instances
+
+
+def parse_v1_problems(stdout: str) -> list[dict[str, str]]:
+    return [{"id": m[1], "type": "", "description": m[3]}
+            for m in re.finditer(r"^Problem (\d+) of (\d+): (.+)$", stdout, re.MULTILINE)]
+
+
+# -- bbr ------------------------------------------------------------------------------------------
+
+BBR_LINE = re.compile(r"^\[bbr\] \d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2} (?P<level>[A-Z]+) - (?P<message>.*)$")
+BBR_PERCENT = re.compile(r"^Copying backup for job (?P<job>\S+) on \S+ -- (?P<percent>\d+)% complete$")
+BBR_COPY_START = re.compile(r"^Copying backup -- (?P<size>\S+) uncompressed -- for job (?P<job>\S+) on ")
+
+
+def bbr_message(line: str) -> str | None:
+    match = BBR_LINE.match(line.strip())
+    return match["message"] if match else None
+
+
+@dataclass
+class BbrProgress:
+    """Turns bbr's copy lines into one percentage over all jobs."""
+
+    jobs: list[str]
+    done: dict[str, int] = field(default_factory=dict)
+
+    def feed(self, line: str) -> int | None:
+        message = bbr_message(line)
+        if message is None:
+            return None
+        match = BBR_PERCENT.match(message)
+        if match:
+            self.done[match["job"]] = int(match["percent"])
+        elif message.startswith("Finished copying backup -- for job "):
+            self.done[message.split("for job ", 1)[1].split(" ", 1)[0]] = 100
+        elif not BBR_COPY_START.match(message):
+            return None
+        return sum(self.done.values()) // max(len(self.jobs), 1)
+
+
+BBR_EXIT_BITS = {1: "the backup or restore failed", 4: "the pre-backup lock failed",
+                 8: "the post-backup unlock failed: the director may still be locked",
+                 16: "cleanup on the director failed"}
+
+
+def bbr_exit_meaning(code: int) -> list[str]:
+    """bbr's exit code is a bitmask: 1 error, 4 lock, 8 unlock, 16 cleanup."""
+    if code >= 128:
+        return [f"bbr was killed by signal {code - 128}"]
+    return [text for bit, text in BBR_EXIT_BITS.items() if code & bit]
+
+
+def bbr_artifact_usable(code: int) -> bool:
+    """Only unlock/cleanup failures leave a complete artifact behind."""
+    return code == 0 or (code & 1 == 0 and code & 4 == 0 and code < 128)
+
+
+def bbr_error(stderr: str) -> str:
+    """The error lines of bbr's '1 error occurred:' block, joined; the first line otherwise."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    errors = []
+    capture = False
+    for line in lines:
+        if re.match(r"^\d+ errors? occurred:$", line):
+            capture = True
+            continue
+        if re.match(r"^error \d+:$", line):
+            continue
+        if line.startswith("It is recommended") or line.startswith("Stacktrace written"):
+            capture = False
+            continue
+        if capture:
+            errors.append(line)
+    return "; ".join(errors) if errors else (lines[0] if lines else "")

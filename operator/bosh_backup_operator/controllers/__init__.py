@@ -1,0 +1,1 @@
+"""One controller per kind: the logic that kopf handlers call."""

@@ -1,0 +1,82 @@
+"""What backup and restore runs share: ownership, the runner's account, the lock's
+liveness test, the Director's record of its last runs, and waking waiting runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .. import API_VERSION
+from ..jobs import LABEL_KIND, LABEL_NAME, RUNNER_ACCOUNT
+from ..kube import ApiError, Kube
+from ..lock import parse_holder
+
+TERMINAL = ("Succeeded", "Failed", "Cancelled")
+RUN_KINDS = ("DirectorBackup", "DirectorRestore")
+
+
+def owner(body: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": API_VERSION, "kind": body["kind"], "name": body["metadata"]["name"],
+            "uid": body["metadata"]["uid"]}
+
+
+def ensure_runner_account(kube: Kube, namespace: str) -> None:
+    """The runner's ServiceAccount, bound to the bosh-backup-runner ClusterRole (deploy/):
+    it may read runs and write their status in this namespace, and nothing else."""
+    objects: list[tuple[str, dict[str, Any]]] = [
+        (kube.core("serviceaccounts", namespace), {
+            "apiVersion": "v1", "kind": "ServiceAccount",
+            "metadata": {"name": RUNNER_ACCOUNT, "namespace": namespace,
+                         "labels": {"app.kubernetes.io/managed-by": "bosh-backup-operator"}}}),
+        (f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings", {
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": RUNNER_ACCOUNT, "namespace": namespace,
+                         "labels": {"app.kubernetes.io/managed-by": "bosh-backup-operator"}},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": RUNNER_ACCOUNT},
+            "subjects": [{"kind": "ServiceAccount", "name": RUNNER_ACCOUNT, "namespace": namespace}]}),
+    ]
+    for collection, body in objects:
+        if kube.get(f"{collection}/{RUNNER_ACCOUNT}") is None:
+            try:
+                kube.create(collection, body)
+            except ApiError as error:
+                if error.status != 409:
+                    raise
+
+
+def holder_alive(kube: Kube, namespace: str) -> Callable[[str], bool]:
+    """Whether a lock holder still needs the director: it exists and has not finished, or
+    its pods are still stopping (cleanup)."""
+    def alive(holder: str) -> bool:
+        kind, name = parse_holder(holder)
+        if kind not in RUN_KINDS:
+            return False
+        body = kube.get(kube.custom(kind, namespace, name))
+        if body is not None and (body.get("status") or {}).get("phase") not in TERMINAL:
+            return True
+        pods = kube.get(kube.core("pods", namespace), labelSelector=f"{LABEL_KIND}={kind},{LABEL_NAME}={name}")
+        return bool((pods or {}).get("items"))
+    return alive
+
+
+def kick_waiters(kube: Kube, namespace: str, director: str, reconcile: Callable[[str, str], None]) -> None:
+    """Reconcile, oldest first, the backups waiting for this director."""
+    listing = kube.get(kube.custom("DirectorBackup", namespace)) or {}
+    waiting = [b for b in listing.get("items", [])
+               if (b.get("status") or {}).get("reason") == "WaitingForDirector"
+               and b["spec"]["directorRef"]["name"] == director]
+    for body in sorted(waiting, key=lambda b: b["metadata"]["creationTimestamp"]):
+        reconcile(namespace, body["metadata"]["name"])
+
+
+def record_on_director(kube: Kube, run: dict[str, Any], phase: str, stamp: str, *, location: str | None = None,
+                       snapshot: dict[str, Any] | None = None) -> None:
+    """The Director's status keeps its last backup, last successful one, and what it learned."""
+    if run["kind"] != "DirectorBackup":
+        return
+    status: dict[str, Any] = {"lastBackup": {"name": run["metadata"]["name"], "phase": phase, "time": stamp}}
+    if phase == "Succeeded":
+        status["lastSuccessfulBackup"] = {"name": run["metadata"]["name"], "time": stamp, "location": location}
+    if snapshot:
+        status["director"] = snapshot
+    kube.patch_status("Director", run["metadata"]["namespace"], run["spec"]["directorRef"]["name"], status)

@@ -1,0 +1,20 @@
+"""Prometheus metrics on the operator's /metrics."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+RUNS = Counter("bosh_backup_runs_total", "Finished backup and restore runs, by kind and result",
+               ["kind", "namespace", "director", "result"])
+DURATION = Histogram("bosh_backup_run_duration_seconds", "Duration of finished runs", ["kind"],
+                     buckets=(30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400))
+LAST_SUCCESS = Gauge("bosh_backup_last_success_timestamp_seconds",
+                     "Completion time of the newest successful backup of a director", ["namespace", "director"])
+ARTIFACT_BYTES = Gauge("bosh_backup_artifact_bytes", "Size of the newest successful backup of a director",
+                       ["namespace", "director"])
+ACTIVE = Gauge("bosh_backup_active_runs", "Runs pending or running", ["kind"])
+
+
+def serve(port: int) -> None:
+    if port:
+        start_http_server(port)

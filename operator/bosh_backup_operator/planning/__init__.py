@@ -1,0 +1,1 @@
+"""Spec to plan (pure): backup, restore, schedule, retention."""

@@ -1,0 +1,195 @@
+"""What each kind of backup step does in the pod; parsing lives in bosh/parsers.py."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..bosh import parsers
+from ..bosh.diagnose import diagnose_bbr, diagnose_bosh
+from ..planning.plan import Step
+from ..storage import StorageError, open_store
+from .execute import Completed
+from .run import Context, StepFailed, now, runner_version
+
+STEMCELL_SOURCE = "https://bosh.io/d/stemcells/{name}?v={version}"
+
+
+def run_bosh(step: Step, context: Context, argv: list[str]) -> Completed:
+    completed = context.executor.run(argv)
+    if completed.code != 0:
+        diagnosis = diagnose_bosh(completed.stdout, completed.stderr, json_output="--json" in argv)
+        raise StepFailed(diagnosis.reason, diagnosis.message(step.name))
+    return completed
+
+
+def parsed(step: Step, parse: Any, output: str) -> Any:
+    try:
+        return parse(output)
+    except (parsers.OutputError, KeyError) as error:
+        raise StepFailed("UnexpectedToolOutput", f"{step.name}: cannot read the tool's output ({error}); "
+                                                 "is the image's bosh CLI a supported version?") from None
+
+
+def director_info(step: Step, context: Context) -> str:
+    if step.options.get("dialect") == "v1":
+        run_bosh(step, context, step.commands["target"])
+        info = parsed(step, parsers.parse_v1_status, run_bosh(step, context, step.commands["status"]).stdout)
+    else:
+        info = parsed(step, parsers.parse_env, run_bosh(step, context, step.commands["env"]).stdout)
+    context.director = info.as_status()
+    return f"director {info.name} ({info.uuid}), version {info.version}, cpi {info.cpi}"
+
+
+def inventory(step: Step, context: Context) -> str:
+    v1 = step.options.get("dialect") == "v1"
+    readers = {"stemcells": parsers.parse_v1_stemcells if v1 else parsers.parse_stemcells,
+               "releases": parsers.parse_v1_releases if v1 else parsers.parse_releases,
+               "deployments": parsers.parse_v1_deployments if v1 else parsers.parse_deployments}
+    found: dict[str, Any] = {}
+    for kind, argv in step.commands.items():
+        found[kind] = parsed(step, readers[kind], run_bosh(step, context, argv).stdout)
+    for stemcell in found.get("stemcells", []):
+        # the director does not remember where a stemcell came from; bosh.io's pattern is a guess
+        stemcell["source"] = {"url": STEMCELL_SOURCE.format(**stemcell), "guessed": True}
+    context.inventory = found
+    return (f"{len(found['stemcells'])} stemcells, {len(found['releases'])} releases, "
+            f"{len(found['deployments'])} deployments")
+
+
+def exec_step(step: Step, context: Context) -> str:
+    completed = context.executor.run(step.argv)
+    if completed.code != 0:
+        if step.options.get("tool") == "bbr":
+            diagnosis = diagnose_bbr(completed.code, completed.stderr, step.cleanup or None, None)
+        else:
+            diagnosis = diagnose_bosh(completed.stdout, completed.stderr, "--json" in step.argv)
+        raise StepFailed(diagnosis.reason, diagnosis.message(step.name))
+    lines = [line for line in completed.stdout.splitlines() if line.strip()]
+    return (parsers.bbr_message(lines[-1]) or lines[-1]) if lines else "done"
+
+
+def artifact_dir(context: Context) -> Path:
+    folder = context.work / "artifact"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
+
+
+def bbr_backup(step: Step, context: Context) -> str:
+    folder = artifact_dir(context)
+    progress = parsers.BbrProgress(jobs=["director", "blobstore", "bbr-credhubdb", "bbr-uaadb"])
+
+    def on_line(stream: str, line: str) -> None:
+        if stream != "stdout":
+            return
+        message = parsers.bbr_message(line)
+        if message is None:
+            return
+        match = parsers.BBR_COPY_START.match(message)
+        if match and match["job"] not in progress.jobs:
+            progress.jobs.append(match["job"])
+        percent = progress.feed(line)
+        context.reporter.update(step.name, message=message, percent=percent)
+
+    completed = context.executor.run(step.argv, on_line)
+    if not parsers.bbr_artifact_usable(completed.code):
+        cleaned = context_cleanup(step, context)
+        diagnosis = diagnose_bbr(completed.code, completed.stderr, step.cleanup, cleaned)
+        raise StepFailed(diagnosis.reason, diagnosis.message(step.name))
+    folders = [p for p in folder.iterdir() if p.is_dir()]
+    if len(folders) != 1 or not (folders[0] / "metadata").is_file():
+        raise StepFailed("ArtifactMissing", f"{step.name}: bbr exited {completed.code} but left no complete "
+                                            f"artifact (metadata missing) in {folder}")
+    produced = folders[0]
+    context.bbr = {"folder": produced.name, "metadata": yaml.safe_load((produced / "metadata").read_text())}
+    for path in sorted(produced.iterdir()):
+        if path.is_file():
+            context.files.append((f"bbr/{path.name}", path))
+    if completed.code != 0:  # 8 or 16: the artifact is whole, but the director needs a look
+        diagnosis = diagnose_bbr(completed.code, completed.stderr, step.cleanup, None)
+        context.warnings.append(diagnosis.message(step.name))
+    return f"bbr backup {produced.name}: {len(context.files)} files"
+
+
+def context_cleanup(step: Step, context: Context) -> bool | None:
+    if not step.cleanup:
+        return None
+    return context.executor.run(step.cleanup, check_stop=False).code == 0
+
+
+def v1_backup(step: Step, context: Context) -> str:
+    artifact_dir(context)
+    completed = context.executor.run(step.argv)
+    if completed.code != 0:
+        diagnosis = diagnose_bosh(completed.stdout, completed.stderr, json_output=False)
+        raise StepFailed(diagnosis.reason, diagnosis.message(step.name))
+    path = Path(parsed(step, parsers.parse_v1_backup_path, completed.stdout))
+    if not path.is_file():
+        raise StepFailed("ArtifactMissing", f"{step.name}: bosh backup reported {path}, which does not exist")
+    context.files.append((path.name, path))
+    return f"bosh backup wrote {path.name} ({path.stat().st_size} bytes)"
+
+
+def state_file(step: Step, context: Context) -> str:
+    source = Path(step.options["source"])
+    if not source.is_file():
+        raise StepFailed("StateFileMissing", f"{step.name}: the create-env state file is not mounted at {source}")
+    context.files.append(("state.json", source))
+    return f"state.json ({source.stat().st_size} bytes)"
+
+
+def store(step: Step, context: Context) -> str:
+    plan = context.plan
+    target = open_store(plan.storage, plan.artifact_path)
+    total = sum(path.stat().st_size for _, path in context.files)
+    moved = 0
+
+    def progress(count: int) -> None:
+        nonlocal moved
+        moved += count
+        # writing is the first half of the step, reading back to verify the second
+        context.reporter.update(step.name, percent=moved * 50 // max(total, 1), bytes_done=moved // 2,
+                                bytes_total=total)
+    try:
+        target.begin()
+        stored = []
+        for name, path in context.files:
+            stored.append(target.put(name, path, progress))
+        for item in stored:
+            target.verify(item)
+            progress(item.size)
+        manifest = {
+            "apiVersion": plan.options.get("apiVersion"), "kind": "BackupManifest",
+            "backup": {"namespace": plan.namespace, "name": plan.name, "uid": plan.uid},
+            "method": plan.method, "director": context.director, "inventory": context.inventory,
+            "bbr": context.bbr or None, "files": [item.as_status() for item in stored],
+            "startTime": context.started, "completionTime": now(),
+            "tools": {"runner": runner_version()}, "warnings": context.warnings,
+        }
+        published = target.publish(manifest)
+    except StorageError as error:
+        target.abort()
+        raise StepFailed(error.reason, f"{step.name} failed: {error.message}") from None
+    files = [item.as_status() for item in (*stored, published)]
+    context.result["artifact"] = {"location": target.location, "path": plan.artifact_path, "files": files,
+                                  "totalSize": sum(f["size"] for f in files)}
+    return f"{len(files)} files, {total} bytes stored and verified at {target.location}"
+
+
+def delete_artifact(step: Step, context: Context) -> str:
+    target = open_store(context.plan.storage, context.plan.artifact_path)
+    try:
+        target.delete()
+    except StorageError as error:
+        raise StepFailed(error.reason, f"{step.name} failed: {error.message}") from None
+    return f"deleted {target.location}"
+
+
+ACTIONS: dict[str, Any] = {
+    "director-info": director_info, "inventory": inventory, "exec": exec_step, "bbr-backup": bbr_backup,
+    "v1-backup": v1_backup, "state-file": state_file, "store": store, "delete-artifact": delete_artifact,
+}

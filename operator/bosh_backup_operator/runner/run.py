@@ -1,0 +1,148 @@
+"""Executes a plan step by step, reporting each step, with cleanup on failure or stop.
+
+The outcome leaves the pod as its termination message (JSON): the operator reads it
+to set the phase, the artifact and the director snapshot.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import os
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..bosh import paths
+from ..planning.plan import Plan, Step
+from .execute import Executor, Stopped
+from .reporter import Reporter
+
+log = logging.getLogger("runner")
+TERMINATION_LOG = "/dev/termination-log"
+TERMINATION_LIMIT = 4000
+
+
+class StepFailed(Exception):
+    def __init__(self, reason: str, message: str, *, warning: bool = False):
+        super().__init__(message)
+        self.reason, self.message, self.warning = reason, message, warning
+
+
+@dataclass
+class Context:
+    """What steps learn and hand on to later steps."""
+    plan: Plan
+    reporter: Reporter
+    executor: Executor
+    work: Path
+    started: str
+    director: dict[str, Any] = field(default_factory=dict)
+    inventory: dict[str, Any] = field(default_factory=dict)
+    files: list[tuple[str, Path]] = field(default_factory=list)   # (stored name, local file)
+    result: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    bbr: dict[str, Any] = field(default_factory=dict)
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Runner:
+    def __init__(self, plan: Plan, reporter: Reporter, actions: dict[str, Any],
+                 termination_log: str | None = None, work: str | None = None):
+        self.plan, self.reporter, self.actions = plan, reporter, actions
+        self.termination_log = termination_log or os.environ.get("BOSH_BACKUP_TERMINATION_LOG", TERMINATION_LOG)
+        work_dir = work or os.environ.get("BOSH_BACKUP_WORK", paths.WORK)
+        self.executor = Executor(cwd=work_dir)
+        self.context = Context(plan, reporter, self.executor, Path(work_dir), now())
+
+    def terminate(self, outcome: dict[str, Any]) -> None:
+        text = json.dumps(outcome, separators=(",", ":"))
+        if len(text) > TERMINATION_LIMIT:  # keep the part the operator needs
+            outcome = {k: v for k, v in outcome.items() if k in ("result", "reason", "message", "step", "artifact")}
+            text = json.dumps(outcome, separators=(",", ":"))[:TERMINATION_LIMIT]
+        try:
+            Path(self.termination_log).write_text(text)
+        except OSError as error:
+            log.warning("cannot write the termination message: %s", error)
+        print(f"RESULT {text}", flush=True)
+
+    def cleanup(self, step: Step) -> bool | None:
+        """Runs the step's cleanup; True if it worked, None if there was none."""
+        if not step.cleanup:
+            return None
+        log.info("cleaning up after %s", step.name)
+        completed = self.executor.run(step.cleanup, check_stop=False)
+        return completed.code == 0
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, lambda *_: self.executor.stop())
+        try:
+            self.reporter.load()
+        except Exception as error:
+            log.warning("cannot read earlier attempts: %s", error)
+        attempt = self.reporter.attempt()
+        if attempt > 1:
+            # an earlier pod may have died mid-step: undo what it may have left on the director
+            for argv in self.plan.options.get("cleanupOnRetry", []):
+                self.executor.run(argv, check_stop=False)
+        for step in self.plan.steps:
+            if step.options.get("resumable") and self.reporter.succeeded(step.name):
+                log.info("%s already succeeded in an earlier attempt", step.name)
+                continue
+            self.reporter.start(step.name, attempt)
+            try:
+                message = self.actions[step.action](step, self.context)
+            except Stopped:
+                cleaned = self.cleanup(step)
+                note = " The runner ran its cleanup." if cleaned else ""
+                self.reporter.finish(step.name, "Cancelled", f"stopped while running.{note}")
+                self._abandon_rest(step, "Cancelled")
+                self.terminate({"result": "Stopped", "step": step.name, "reason": "Stopped",
+                                "message": f"{step.name} was stopped.{note}"})
+                return 143
+            except StepFailed as failure:
+                self.reporter.finish(step.name, "Failed", failure.message)
+                self._abandon_rest(step, "Skipped")
+                self.terminate({"result": "Failed", "step": step.name, "reason": failure.reason,
+                                "message": failure.message, **self._summary()})
+                return 1
+            except Exception as error:  # a bug of ours: say so plainly rather than crash silently
+                log.exception("step %s crashed", step.name)
+                message = f"{step.name} failed inside the runner: {type(error).__name__}: {error}"
+                self.reporter.finish(step.name, "Failed", message)
+                self._abandon_rest(step, "Skipped")
+                self.terminate({"result": "Failed", "step": step.name, "reason": "RunnerError",
+                                "message": message})
+                return 1
+            self.reporter.finish(step.name, "Succeeded", message or "done")
+        self.terminate({"result": "Succeeded", "warnings": self.context.warnings, **self._summary()})
+        return 0
+
+    def _abandon_rest(self, failed: Step, state: str) -> None:
+        names = self.plan.step_names()
+        for name in names[names.index(failed.name) + 1:]:
+            if self.reporter.steps[name].get("state") not in ("Succeeded",):
+                self.reporter.skip(name, "not run") if state == "Skipped" else self.reporter.steps[name].update(
+                    state=state)
+        self.reporter.push(force=True)
+
+    def _summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        context = self.context
+        if context.director:
+            out["director"] = context.director
+        if context.inventory:
+            out["inventory"] = {kind: len(context.inventory.get(kind, []))
+                                for kind in ("stemcells", "releases", "deployments")}
+        out.update(context.result)
+        return out
+
+
+def runner_version() -> str:
+    return __version__

@@ -1,0 +1,88 @@
+"""Artifact stores: a PersistentVolumeClaim folder, or S3-compatible object storage.
+
+Every store streams while hashing (sha256), never holds an artifact in memory,
+stages under a temporary name, verifies what it stored by reading it back, and
+publishes only then: the presence of manifest.json marks a complete artifact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, Protocol
+
+CHUNK = 1 << 20
+MANIFEST = "manifest.json"
+
+Progress = Callable[[int], None]   # called with bytes just transferred
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    name: str
+    size: int
+    sha256: str
+
+    def as_status(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class StorageError(Exception):
+    """A storage failure, with a reason word and a message for people."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+class ChecksumMismatch(StorageError):
+    def __init__(self, name: str, expected: str, actual: str):
+        super().__init__("ChecksumMismatch", f"{name}: stored bytes have sha256 {actual[:12]}..., "
+                                             f"expected {expected[:12]}...: the artifact was corrupted in flight")
+
+
+def hashed_chunks(handle: BinaryIO, digest: Any, progress: Progress | None = None,
+                  chunk: int = CHUNK) -> Iterator[bytes]:
+    while data := handle.read(chunk):
+        digest.update(data)
+        if progress:
+            progress(len(data))
+        yield data
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for _ in hashed_chunks(handle, digest):
+            pass
+    return digest.hexdigest()
+
+
+class Store(Protocol):
+    location: str
+
+    def begin(self) -> None: ...
+    def put(self, name: str, source: Path, progress: Progress | None = None) -> StoredFile: ...
+    def verify(self, stored: StoredFile) -> None: ...
+    def publish(self, manifest: dict[str, Any]) -> StoredFile: ...
+    def abort(self) -> None: ...
+    def read_manifest(self) -> dict[str, Any] | None: ...
+    def fetch(self, name: str, target: Path, progress: Progress | None = None) -> StoredFile: ...
+    def delete(self) -> None: ...
+
+
+def manifest_bytes(manifest: dict[str, Any]) -> bytes:
+    return json.dumps(manifest, indent=2, sort_keys=True).encode()
+
+
+def open_store(storage: dict[str, Any], path: str) -> Store:
+    """The store for a resolved storage spec, at the artifact's path."""
+    if "pvc" in storage:
+        from .pvc import PvcStore
+        return PvcStore(storage["pvc"]["claimName"], path)
+    from .s3 import S3Store
+    return S3Store(storage["s3"], path)

@@ -1,0 +1,101 @@
+"""A folder on a PersistentVolumeClaim mounted at /storage.
+
+Files are written into `<path>.partial/`, fsync'ed and read back, then the folder is
+renamed to `<path>/` in one step, so a reader never sees half an artifact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from ..bosh import paths
+from . import MANIFEST, ChecksumMismatch, Progress, StorageError, StoredFile, hashed_chunks, manifest_bytes
+
+
+class PvcStore:
+    def __init__(self, claim: str, path: str, root: Path | None = None):
+        self.root = root or Path(os.environ.get("BOSH_BACKUP_STORAGE_ROOT", paths.STORAGE))
+        self.final = self.root / path
+        self.staging = self.root / f"{path}.partial"
+        self.location = f"pvc://{claim}/{path}"
+
+    def _check_root(self) -> None:
+        if not self.root.is_dir():
+            raise StorageError("StorageUnavailable", f"the claim is not mounted at {self.root}")
+
+    def begin(self) -> None:
+        self._check_root()
+        shutil.rmtree(self.staging, ignore_errors=True)  # what an interrupted attempt left
+        self.staging.mkdir(parents=True)
+
+    def put(self, name: str, source: Path, progress: Progress | None = None) -> StoredFile:
+        target = self.staging / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            with source.open("rb") as src, target.open("wb") as dst:
+                for chunk in hashed_chunks(src, digest, progress):
+                    dst.write(chunk)
+                    size += len(chunk)
+                dst.flush()
+                os.fsync(dst.fileno())
+        except OSError as error:
+            raise StorageError("StorageWriteFailed", f"writing {name} to {self.location}: {error}") from None
+        return StoredFile(name, size, digest.hexdigest())
+
+    def verify(self, stored: StoredFile) -> None:
+        digest = hashlib.sha256()
+        with (self.staging / stored.name).open("rb") as handle:
+            for _ in hashed_chunks(handle, digest):
+                pass
+        if digest.hexdigest() != stored.sha256:
+            raise ChecksumMismatch(stored.name, stored.sha256, digest.hexdigest())
+
+    def publish(self, manifest: dict[str, Any]) -> StoredFile:
+        data = manifest_bytes(manifest)
+        target = self.staging / MANIFEST
+        with target.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if self.final.exists():  # a retried run replaces what an earlier attempt published
+            shutil.rmtree(self.final)
+        os.replace(self.staging, self.final)
+        directory = os.open(self.final.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+        return StoredFile(MANIFEST, len(data), hashlib.sha256(data).hexdigest())
+
+    def abort(self) -> None:
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+    def read_manifest(self) -> dict[str, Any] | None:
+        try:
+            return dict(json.loads((self.final / MANIFEST).read_text()))
+        except FileNotFoundError:
+            return None
+
+    def fetch(self, name: str, target: Path, progress: Progress | None = None) -> StoredFile:
+        digest = hashlib.sha256()
+        size = 0
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with (self.final / name).open("rb") as src, target.open("wb") as dst:
+                for chunk in hashed_chunks(src, digest, progress):
+                    dst.write(chunk)
+                    size += len(chunk)
+        except FileNotFoundError:
+            raise StorageError("ArtifactNotFound", f"{self.location}/{name} does not exist") from None
+        return StoredFile(name, size, digest.hexdigest())
+
+    def delete(self) -> None:
+        shutil.rmtree(self.final, ignore_errors=True)
+        shutil.rmtree(self.staging, ignore_errors=True)

@@ -1,0 +1,188 @@
+"""S3-compatible object storage, through boto3.
+
+Objects go to their final keys, but manifest.json is removed first and written last,
+so an artifact counts as complete only once every object is stored and verified.
+Large files are sent as multipart uploads of fixed-size parts, a few in flight at a
+time, hashed as they are read: memory stays flat whatever the artifact's size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from ..bosh import paths
+from . import MANIFEST, ChecksumMismatch, Progress, StorageError, StoredFile, hashed_chunks, manifest_bytes
+
+PART_SIZE = 8 << 20
+IN_FLIGHT = 6
+
+
+def client_for(spec: dict[str, Any]) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    config = Config(region_name=spec.get("region", "us-east-1"), retries={"max_attempts": 3, "mode": "standard"},
+                    s3={"addressing_style": "path" if spec.get("forcePathStyle") else "auto"},
+                    max_pool_connections=IN_FLIGHT + 2, connect_timeout=10, read_timeout=120,
+                    request_checksum_calculation="when_required", response_checksum_validation="when_required")
+    verify: Any = True
+    if spec.get("caCert"):
+        verify = os.environ.get("BOSH_BACKUP_S3_CA", paths.S3_CA_CERT)
+    return boto3.client("s3", endpoint_url=spec.get("endpoint") or None, config=config, verify=verify)
+
+
+def storage_error(error: Exception, bucket: str, what: str) -> StorageError:
+    """A boto/botocore failure as a reason and a message that says what to check."""
+    from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError, SSLError
+
+    if isinstance(error, ClientError):
+        code = error.response.get("Error", {}).get("Code", "")
+        if code == "NoSuchBucket" or (code == "404" and what.startswith("bucket")):
+            return StorageError("BucketNotFound", f'spec.storage.s3.bucket: bucket "{bucket}" does not exist')
+        if code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"):
+            return StorageError("StorageAccessDenied", f"{what}: {code}: check the keys in the secret of "
+                                                       "spec.storage.s3.credentialsSecretRef")
+        return StorageError("StorageFailed", f"{what}: {code}: {error.response.get('Error', {}).get('Message', '')}")
+    if isinstance(error, SSLError):
+        return StorageError("StorageTlsError", f"{what}: TLS verification failed; set spec.storage.s3.caCert")
+    if isinstance(error, EndpointConnectionError):
+        return StorageError("StorageUnreachable", f"{what}: cannot connect to the S3 endpoint: {error}")
+    if isinstance(error, NoCredentialsError):
+        return StorageError("StorageAccessDenied", f"{what}: no S3 credentials in the pod")
+    return StorageError("StorageFailed", f"{what}: {error}")
+
+
+class S3Store:
+    def __init__(self, spec: dict[str, Any], path: str, client: Any = None):
+        self.spec = spec
+        self.bucket = spec["bucket"]
+        self.prefix = path.strip("/")
+        self.location = f"s3://{self.bucket}/{self.prefix}"
+        self._client = client
+        self.uploaded: list[str] = []
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = client_for(self.spec)
+        return self._client
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}/{name}"
+
+    def _call(self, what: str, function: Any, **kwargs: Any) -> Any:
+        try:
+            return function(**kwargs)
+        except Exception as error:
+            raise storage_error(error, self.bucket, what) from None
+
+    def begin(self) -> None:
+        self._call(f"bucket {self.bucket}", self.client.head_bucket, Bucket=self.bucket)
+        self._call("removing an earlier manifest", self.client.delete_object, Bucket=self.bucket,
+                   Key=self.key(MANIFEST))
+
+    def put(self, name: str, source: Path, progress: Progress | None = None) -> StoredFile:
+        size = source.stat().st_size
+        digest = hashlib.sha256()
+        key = self.key(name)
+        with source.open("rb") as handle:
+            if size <= PART_SIZE:
+                data = b"".join(hashed_chunks(handle, digest, progress))
+                self._call(f"uploading {name}", self.client.put_object, Bucket=self.bucket, Key=key, Body=data)
+            else:
+                self._multipart(name, key, hashed_chunks(handle, digest, progress, PART_SIZE))
+        self.uploaded.append(key)
+        return StoredFile(name, size, digest.hexdigest())
+
+    def _multipart(self, name: str, key: str, parts: Iterator[bytes]) -> None:
+        upload = self._call(f"starting upload of {name}", self.client.create_multipart_upload,
+                            Bucket=self.bucket, Key=key)["UploadId"]
+        slots = threading.Semaphore(IN_FLIGHT)
+        futures: list[Future[dict[str, Any]]] = []
+
+        def send(number: int, data: bytes) -> dict[str, Any]:
+            try:
+                result = self._call(f"uploading {name} part {number}", self.client.upload_part, Bucket=self.bucket,
+                                    Key=key, UploadId=upload, PartNumber=number, Body=data)
+                return {"PartNumber": number, "ETag": result["ETag"]}
+            finally:
+                slots.release()
+        try:
+            with ThreadPoolExecutor(IN_FLIGHT) as pool:
+                for number, data in enumerate(parts, start=1):
+                    slots.acquire()  # at most IN_FLIGHT parts in memory
+                    futures.append(pool.submit(send, number, data))
+                completed = [future.result() for future in futures]
+            self._call(f"completing upload of {name}", self.client.complete_multipart_upload, Bucket=self.bucket,
+                       Key=key, UploadId=upload, MultipartUpload={"Parts": completed})
+        except BaseException:
+            with contextlib.suppress(Exception):  # the original failure is the one worth reporting
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload)
+            raise
+
+    def _read(self, name: str, sink: Any, progress: Progress | None = None) -> StoredFile:
+        response = self._call(f"reading {name}", self.client.get_object, Bucket=self.bucket, Key=self.key(name))
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            for chunk in response["Body"].iter_chunks(1 << 20):
+                digest.update(chunk)
+                size += len(chunk)
+                sink(chunk)
+                if progress:
+                    progress(len(chunk))
+        except Exception as error:
+            raise storage_error(error, self.bucket, f"reading {name}") from None
+        return StoredFile(name, size, digest.hexdigest())
+
+    def verify(self, stored: StoredFile) -> None:
+        actual = self._read(stored.name, lambda chunk: None)
+        if actual.sha256 != stored.sha256:
+            raise ChecksumMismatch(stored.name, stored.sha256, actual.sha256)
+
+    def publish(self, manifest: dict[str, Any]) -> StoredFile:
+        data = manifest_bytes(manifest)
+        self._call("uploading manifest.json", self.client.put_object, Bucket=self.bucket, Key=self.key(MANIFEST),
+                   Body=data)
+        return StoredFile(MANIFEST, len(data), hashlib.sha256(data).hexdigest())
+
+    def abort(self) -> None:
+        for key in self.uploaded:
+            with contextlib.suppress(Exception):
+                self.client.delete_object(Bucket=self.bucket, Key=key)
+
+    def read_manifest(self) -> dict[str, Any] | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self.key(MANIFEST))
+            return dict(json.loads(response["Body"].read()))
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise storage_error(error, self.bucket, "reading manifest.json") from None
+        except Exception as error:
+            raise storage_error(error, self.bucket, "reading manifest.json") from None
+
+    def fetch(self, name: str, target: Path, progress: Progress | None = None) -> StoredFile:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("wb") as handle:
+            return self._read(name, handle.write, progress)
+
+    def delete(self) -> None:
+        paginator = self.client.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=f"{self.prefix}/"):
+                keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+                if keys:
+                    self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True})
+        except Exception as error:
+            raise storage_error(error, self.bucket, f"deleting {self.location}") from None

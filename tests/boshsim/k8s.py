@@ -1,0 +1,97 @@
+"""Registering simulated directors with the cluster, and waiting on runs."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from harness.cluster import wait_for
+
+from .fixtures import SimulatedDirector
+
+API = "bosh-backup.dev/v1alpha1"
+PLURALS = {"Director": "directors", "DirectorBackup": "directorbackups", "DirectorRestore": "directorrestores",
+           "DirectorBackupSchedule": "directorbackupschedules"}
+STATE_FILE = {"director_id": "4b1e0c1a", "current_vm_cid": "vm-director-1", "current_disk_id": "disk-1",
+              "disks": [{"id": "disk-1", "cid": "disk-director-1", "size": 65536, "cloud_properties": {}}]}
+
+
+def b64(value: str | bytes) -> str:
+    return base64.b64encode(value.encode() if isinstance(value, str) else value).decode()
+
+
+def secret(name: str, namespace: str, data: Mapping[str, str | bytes]) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace},
+            "data": {k: b64(v) for k, v in data.items()}}
+
+
+def register(harness: Any, namespace: str, director: SimulatedDirector, name: str, *,
+             storage: dict[str, Any] | None = None, ssh: bool = True, state_file: bool = True,
+             ca: str = "configmap") -> dict[str, Any]:
+    """Secrets, CA, claim and the Director object for a simulated director; returns the Director."""
+    credentials = director.credentials
+    keys = {"client": credentials.client, "clientSecret": credentials.client_secret}
+    if director.mode == "basic":
+        keys = {"username": credentials.client, "password": credentials.client_secret}
+    objects = [secret(f"{name}-creds", namespace, keys)]
+    spec: dict[str, Any] = {"url": director.url, "cli": "v1" if director.mode == "basic" else "v2",
+                            "credentialsSecretRef": {"name": f"{name}-creds"},
+                            "storage": storage or {"pvc": {"claimName": "backups"}}}
+    ca_pem = director.ca.cert_path.read_text()
+    if ca == "configmap":
+        objects.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"{name}-ca",
+                                                                              "namespace": namespace},
+                        "data": {"ca.crt": ca_pem}})
+        spec["caCert"] = {"configMapKeyRef": {"name": f"{name}-ca"}}
+    elif ca == "secret":
+        objects.append(secret(f"{name}-ca", namespace, {"ca.crt": ca_pem}))
+        spec["caCert"] = {"secretKeyRef": {"name": f"{name}-ca"}}
+    if ssh:
+        objects.append(secret(f"{name}-ssh", namespace, {"ssh-privatekey": credentials.ssh_private_key}))
+        host, port = director.ssh_host.split(":")
+        spec["ssh"] = {"host": host, "port": int(port), "username": credentials.ssh_user,
+                       "privateKeySecretRef": {"name": f"{name}-ssh"}}
+    if state_file:
+        objects.append(secret(f"{name}-state", namespace, {"state.json": json.dumps(STATE_FILE, indent=4)}))
+        spec["stateFileSecretRef"] = {"name": f"{name}-state"}
+    if "pvc" in spec["storage"]:
+        objects.append({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                        "metadata": {"name": spec["storage"]["pvc"]["claimName"], "namespace": namespace},
+                        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})
+    body = {"apiVersion": API, "kind": "Director", "metadata": {"name": name, "namespace": namespace}, "spec": spec}
+    for obj in [*objects, body]:
+        harness.apply(obj)
+    return body
+
+
+def backup(name: str, namespace: str, director: str, **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": API, "kind": "DirectorBackup", "metadata": {"name": name, "namespace": namespace},
+            "spec": {"directorRef": {"name": director}, **spec}}
+
+
+def get(harness: Any, kind: str, namespace: str, name: str) -> dict[str, Any]:
+    return dict(harness.admin.get(f"/apis/{API}/namespaces/{namespace}/{PLURALS[kind]}/{name}"))
+
+
+def wait_phase(harness: Any, kind: str, namespace: str, name: str, phases: tuple[str, ...] = (
+        "Succeeded", "Failed", "Cancelled"), timeout: float = 120) -> dict[str, Any]:
+    def reached() -> dict[str, Any] | None:
+        body = get(harness, kind, namespace, name)
+        return body if (body.get("status") or {}).get("phase") in phases else None
+    try:
+        found: dict[str, Any] = wait_for(f"{kind} {namespace}/{name} to reach {phases}", reached,
+                                         timeout=timeout, interval=0.2)
+        return found
+    except TimeoutError:
+        body = get(harness, kind, namespace, name)
+        raise AssertionError(f"{kind} {name} did not reach {phases}; status: "
+                             f"{json.dumps(body.get('status'), indent=1)}\noperator log:\n"
+                             f"{harness.operator.tail(40) if harness.operator else ''}") from None
+
+
+def events(harness: Any, namespace: str, name: str) -> list[dict[str, Any]]:
+    listing = harness.admin.get(f"/api/v1/namespaces/{namespace}/events",
+                                fieldSelector=f"involvedObject.name={name}")
+    return list(listing.get("items", []))
