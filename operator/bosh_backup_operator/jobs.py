@@ -161,6 +161,11 @@ def build_job(plan: Plan, settings: RunSettings | None, owner: dict[str, Any], *
                      "ownerReferences": [{**owner, "controller": True, "blockOwnerDeletion": True}]},
         "spec": {
             "backoffLimit": config.backoff_limit,
+            # the runner exits 1 when it knows why it failed: retrying cannot help (and a retry
+            # must not clean up a lock that is not ours); crashes and kills are retried
+            "podFailurePolicy": {"rules": [
+                {"action": "FailJob", "onExitCodes": {"containerName": "runner", "operator": "In", "values": [1]}},
+            ]},
             "activeDeadlineSeconds": timeout_seconds,
             "template": {
                 "metadata": {"labels": {**labels, **(pod.get("labels") or {})},

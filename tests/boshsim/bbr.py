@@ -315,11 +315,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def vm_lock_exists(vm: Vm) -> bool:
-    status, _ = vm.request("POST", "/backup-dir")
-    if status == 409:
-        return True
-    vm.request("DELETE", "/backup-dir")
-    return False
+    import json
+    return bool(json.loads(vm.must("GET", "/backup-dir"))["exists"])
 
 
 if __name__ == "__main__":

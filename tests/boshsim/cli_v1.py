@@ -90,10 +90,13 @@ class V1:
     def status(self, args: list[str]) -> None:
         director = self.director()
         info = director.info()
+        user = None
+        if self.user and self.password is not None:
+            user = director.info(authenticated=True).get("user")
         print(f"Config\n             {self.config_path}\n")
         print("Director")
         for label, value in (("Name", info["name"]), ("URL", director.url), ("Version", info["version"]),
-                             ("User", self.user or "not logged in"), ("UUID", info["uuid"]),
+                             ("User", user or "not logged in"), ("UUID", info["uuid"]),
                              ("CPI", info["cpi"]), ("dns", "enabled (domain_name: bosh)"),
                              ("compiled_package_cache", "disabled"), ("snapshots", "disabled")):
             print(f"  {label:<10} {value}")

@@ -87,7 +87,10 @@ class Director:
                                 f'Retry: {method.capitalize()} "{self.url}{path}": {describe(reason, self.url)}')
                            ) from None
 
-    def info(self) -> dict[str, Any]:
+    def info(self, authenticated: bool = False) -> dict[str, Any]:
+        if authenticated:  # the director names the user when the credentials are valid
+            status, _, body = self.raw("GET", "/info", headers={"Authorization": self.auth_header()})
+            return dict(json.loads(body)) if status == 200 else {}
         if self._info is None:
             try:
                 status, _, body = self.raw("GET", "/info")

@@ -51,7 +51,7 @@ class Director:
     def __init__(self, state: DirectorState, iaas: Iaas):
         self.state, self.iaas = state, iaas
         self.lock = threading.RLock()
-        self.tokens: set[str] = set()
+        self.tokens: dict[str, str] = {}  # token -> client
         self.faults = Faults(state.path)
         self.restarting_until = 0.0
         self.auth = json.loads((state.path / "auth.json").read_text())
@@ -63,26 +63,30 @@ class Director:
         if self.auth["clients"].get(client) != secret:
             return None
         token = secrets.token_hex(16)
-        self.tokens.add(token)
+        self.tokens[token] = client
         return token
 
-    def authorized(self, header: str | None) -> bool:
+    def user_of(self, header: str | None) -> str | None:
+        """Who the Authorization header proves to be, or None."""
         if not header:
-            return False
+            return None
         scheme, _, value = header.partition(" ")
         if scheme.lower() == "bearer":
-            return value in self.tokens
+            return self.tokens.get(value)
         if scheme.lower() == "basic" and self.auth["mode"] == "basic":
             user, _, password = base64.b64decode(value).decode().partition(":")
-            return bool(self.auth["users"].get(user) == password)
-        return False
+            return user if self.auth["users"].get(user) == password else None
+        return None
 
-    def info(self) -> dict[str, Any]:
+    def authorized(self, header: str | None) -> bool:
+        return self.user_of(header) is not None
+
+    def info(self, header: str | None = None) -> dict[str, Any]:
         db = self.state.db()
         auth: dict[str, Any] = {"type": "basic", "options": {}}
         if self.auth["mode"] == "uaa":
             auth = {"type": "uaa", "options": {"url": f"{self.auth['url']}/uaa", "urls": []}}
-        return {"name": db["name"], "uuid": db["uuid"], "version": db["version"], "user": None,
+        return {"name": db["name"], "uuid": db["uuid"], "version": db["version"], "user": self.user_of(header),
                 "cpi": db["cpi"], "stemcell_os": db["stemcell_os"],
                 "stemcell_version": db["stemcell_version"], "user_authentication": auth,
                 "features": {"config_server": {"status": True, "extras": {"urls": []}},
@@ -460,8 +464,8 @@ class ApiHandler(Handler):
         path, query = url.path.rstrip("/") or "/", dict(urllib.parse.parse_qsl(url.query))
         if time.monotonic() < director.restarting_until:
             return self.send_text(502, "director is restarting")
-        if path == "/info" and method == "GET":
-            return self.send_json(200, director.info())
+        if path == "/info" and method == "GET":  # answers anyone; names the user when credentials are valid
+            return self.send_json(200, director.info(self.headers.get("Authorization")))
         if path == "/uaa/oauth/token" and method == "POST":
             return self.token()
         if path.startswith("/_sim/"):
@@ -592,6 +596,8 @@ class SshHandler(Handler):
         faults = director.faults
         if path == "/jobs":
             return self.send_json(200, {"instance": "bosh/0", "jobs": BBR_JOBS})
+        if path == "/backup-dir" and method == "GET":
+            return self.send_json(200, {"exists": lock.exists()})
         if path == "/backup-dir" and method == "POST":
             if lock.exists():
                 return self.send_text(409, f"Directory /{lock.relative_to(director.state.vm)} already "

@@ -78,3 +78,263 @@ def test_bbr_backup_to_a_claim(harness: Any, ns: str, make_director: Any) -> Non
     table = harness.kubectl("get", "dbk", "prod-1", "-n", ns).stdout.splitlines()
     assert table[0].split()[:5] == ["NAME", "DIRECTOR", "METHOD", "PHASE", "PROGRESS"]
     assert table[1].split()[:4] == ["prod-1", "prod", "bbr", "Succeeded"]
+
+
+def s3_storage(harness: Any, s3: Any, ns: str, bucket: str, **extra: Any) -> dict[str, Any]:
+    from boshsim.k8s import secret
+
+    harness.apply(secret("s3-keys", ns, {"accessKeyId": s3.access_key, "secretAccessKey": s3.secret_key}))
+    return {"s3": {"bucket": bucket, "endpoint": s3.endpoint, "forcePathStyle": True,
+                   "credentialsSecretRef": {"name": "s3-keys"}, **extra}}
+
+
+def test_v1_backup_to_s3(harness: Any, ns: str, make_director: Any, s3: Any) -> None:
+    director, _ = make_director(mode="basic")
+    bucket = s3.bucket("v1-backups")
+    register(harness, ns, director, "legacy", ssh=False, storage=s3_storage(harness, s3, ns, bucket))
+    harness.apply(backup("legacy-1", ns, "legacy", method="v1"))
+    status = wait_phase(harness, "DirectorBackup", ns, "legacy-1")["status"]
+    assert status["phase"] == "Succeeded", json.dumps(status, indent=1)
+    assert [s["name"] for s in status["steps"]] == ["DirectorInfo", "Inventory", "Backup", "StateFile", "Store"]
+    artifact = status["artifact"]
+    assert artifact["location"] == f"s3://{bucket}/bosh-backups/{ns}/legacy/legacy-1"
+    client = s3.client()
+    for entry in artifact["files"]:
+        body = client.get_object(Bucket=bucket, Key=f"{artifact['path']}/{entry['name']}")["Body"].read()
+        assert hashlib.sha256(body).hexdigest() == entry["sha256"]
+    names = [f["name"] for f in artifact["files"]]
+    assert any(n.startswith("bosh_backup_sim-director_") and n.endswith(".tgz") for n in names)
+    assert status["director"]["uuid"] == director.info()["uuid"]
+
+
+def failed(harness: Any, ns: str, name: str) -> dict[str, Any]:
+    body = wait_phase(harness, "DirectorBackup", ns, name)
+    status = body["status"]
+    assert status["phase"] == "Failed", json.dumps(status, indent=1)
+    assert "artifact" not in status
+    return dict(status)
+
+
+def test_missing_director(harness: Any, ns: str) -> None:
+    harness.apply(backup("orphan", ns, "nobody"))
+    status = failed(harness, ns, "orphan")
+    assert status["reason"] == "DirectorNotFound"
+    assert status["message"] == 'spec.directorRef: Director "nobody" not found'
+
+
+def test_missing_ssh_key_secret(harness: Any, ns: str, make_director: Any) -> None:
+    director, _ = make_director(seeded=False)
+    register(harness, ns, director, "nokey")
+    harness.kubectl("delete", "secret", "nokey-ssh", "-n", ns)
+    harness.apply(backup("nokey-1", ns, "nokey"))
+    status = failed(harness, ns, "nokey-1")
+    assert status["reason"] == "SecretNotFound"
+    assert 'Director "nokey": spec.ssh.privateKeySecretRef: Secret "nokey-ssh" not found' in status["message"]
+
+
+def test_missing_claim(harness: Any, ns: str, make_director: Any) -> None:
+    director, _ = make_director(seeded=False)
+    register(harness, ns, director, "noclaim")
+    harness.apply(backup("noclaim-1", ns, "noclaim", storage={"pvc": {"claimName": "ghost"}}))
+    status = failed(harness, ns, "noclaim-1")
+    assert status["reason"] == "ClaimNotFound"
+    assert 'spec.storage.pvc.claimName: PersistentVolumeClaim "ghost" not found' in status["message"]
+
+
+def step_failure(status: dict[str, Any]) -> dict[str, Any]:
+    return next(s for s in status["steps"] if s["state"] == "Failed")
+
+
+@pytest.mark.parametrize(("fault", "reason", "step", "words"), [
+    ("unreachable", "DirectorUnreachable", "DirectorInfo", "connection refused"),
+    ("credentials", "DirectorAuthenticationFailed", "DirectorInfo", "user '(not logged in)'"),
+    ("ca", "DirectorCertificateInvalid", "DirectorInfo", "x509: certificate signed by unknown authority"),
+    ("stale-lock", "BackupAlreadyInProgress", "PreBackupCheck", "backup-cleanup"),
+    ("lock", "BbrLockFailed", "Backup", "bbr exit code 4"),
+    ("backup-and-cleanup", "BbrFailed", "Backup", "bbr exit code 17"),
+])
+def test_director_faults_fail_with_the_tools_words(harness: Any, ns: str, make_director: Any, sim_ca: Any,
+                                                   fault: str, reason: str, step: str, words: str) -> None:
+    from boshsim.k8s import secret
+    from harness.pki import CertificateAuthority
+
+    director, _ = make_director()
+    name = f"fault-{fault}"
+    register(harness, ns, director, name)
+    if fault == "unreachable":
+        director.stop()
+    elif fault == "credentials":
+        harness.apply(secret(f"{name}-creds", ns, {"client": "admin", "clientSecret": "wrong"}))
+    elif fault == "ca":
+        other = CertificateAuthority(harness.workdir / "sim" / "other-ca")
+        harness.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"{name}-ca", "namespace": ns},
+                       "data": {"ca.crt": other.cert_path.read_text()}})
+    elif fault == "stale-lock":
+        director.leave_stale_bbr_lock()
+    elif fault == "lock":
+        director.set_faults(bbr_lock_error=True)
+    elif fault == "backup-and-cleanup":
+        director.set_faults(bbr_backup_error="blobstore", bbr_cleanup_error=True)
+    harness.apply(backup(f"{name}-1", ns, name))
+    status = failed(harness, ns, f"{name}-1")
+    assert status["reason"] == reason
+    failed_step = step_failure(status)
+    assert failed_step["name"] == step
+    assert words in failed_step["message"] and words in status["message"]
+    assert status["message"].startswith(f"{step} failed: ")
+    bodies = [e for e in events(harness, ns, f"{name}-1") if e["type"] == "Warning"]
+    assert bodies and bodies[-1]["reason"] == reason
+    if fault == "stale-lock":  # we did not clean up someone else's lock
+        assert director.state.bbr_lock.exists()
+    if fault in ("lock", "backup-and-cleanup"):
+        assert "The runner ran `bbr director backup-cleanup`" in status["message"] or fault == "backup-and-cleanup"
+
+
+def test_bucket_missing_and_storage_unreachable(harness: Any, ns: str, make_director: Any, s3: Any) -> None:
+    director, _ = make_director()
+    register(harness, ns, director, "nobucket", storage=s3_storage(harness, s3, ns, "no-such-bucket"))
+    harness.apply(backup("nobucket-1", ns, "nobucket"))
+    status = failed(harness, ns, "nobucket-1")
+    assert status["reason"] == "BucketNotFound"
+    assert 'spec.storage.s3.bucket: bucket "no-such-bucket" does not exist' in status["message"]
+
+    register(harness, ns, director, "nos3", storage={"s3": {"bucket": "bkt", "endpoint": "http://127.0.0.1:9",
+                                                            "credentialsSecretRef": {"name": "s3-keys"}}})
+    harness.apply(backup("nos3-1", ns, "nos3"))
+    status = failed(harness, ns, "nos3-1")
+    assert status["reason"] == "StorageUnreachable"
+    assert step_failure(status)["name"] == "Store"
+
+
+def test_one_run_per_director_the_second_waits(harness: Any, ns: str, make_director: Any) -> None:
+    director, _ = make_director()
+    register(harness, ns, director, "busy")
+    director.set_faults(slow_seconds=0.05)  # long enough to overlap
+    harness.apply(backup("busy-1", ns, "busy"))
+    wait_phase(harness, "DirectorBackup", ns, "busy-1", ("Running",))
+    harness.apply(backup("busy-2", ns, "busy"))
+    waiting = wait_phase(harness, "DirectorBackup", ns, "busy-2", ("Pending",))["status"]
+    assert waiting["reason"] == "WaitingForDirector"
+    assert "DirectorBackup/busy-1" in waiting["message"]
+    first = wait_phase(harness, "DirectorBackup", ns, "busy-1", timeout=180)["status"]
+    second = wait_phase(harness, "DirectorBackup", ns, "busy-2", timeout=180)["status"]
+    assert (first["phase"], second["phase"]) == ("Succeeded", "Succeeded")
+    assert second["startTime"] >= first["completionTime"]  # never at the same time
+    lease = harness.admin.get(f"/apis/coordination.k8s.io/v1/namespaces/{ns}/leases")
+    assert not [item for item in lease["items"] if item["metadata"]["name"] == "bosh-director-busy"]
+
+
+def test_secret_values_never_leave_their_secrets(harness: Any, ns: str, make_director: Any, s3: Any) -> None:
+    director, _ = make_director()
+    bucket = s3.bucket("leak-check")
+    register(harness, ns, director, "leak", storage=s3_storage(harness, s3, ns, bucket))
+    harness.apply(backup("leak-1", ns, "leak"))
+    status = wait_phase(harness, "DirectorBackup", ns, "leak-1")["status"]
+    assert status["phase"] == "Succeeded", status
+    secrets = [director.credentials.client_secret, s3.secret_key,
+               director.credentials.ssh_private_key.decode().splitlines()[1]]
+    exposed = {
+        "jobs and pods": harness.kubectl("get", "jobs,pods", "-n", ns, "-o", "yaml").stdout,
+        "resources": harness.kubectl("get", "directors,directorbackups", "-n", ns, "-o", "yaml").stdout,
+        "events": harness.kubectl("get", "events", "-n", ns, "-o", "yaml").stdout,
+        "operator log": (harness.plane.logs / "operator.log").read_text(),
+        "runner logs": "".join(p.read_text() for p in (Path(harness.node_root) / "logs").glob(f"{ns}_leak-1*/*")),
+        "artifact names": " ".join(k["Key"] for k in s3.client().list_objects_v2(Bucket=bucket)["Contents"]),
+        "manifest": s3.client().get_object(Bucket=bucket, Key=f"{status['artifact']['path']}/manifest.json")[
+            "Body"].read().decode(),
+    }
+    for where, text in exposed.items():
+        for value in secrets:
+            assert value not in text, f"a secret value appears in the {where}"
+    pod_env = json.loads(harness.kubectl("get", "pods", "-n", ns, "-l", "bosh-backup.dev/name=leak-1",
+                                         "-o", "json").stdout)["items"][0]["spec"]["containers"][0]["env"]
+    by_name = {e["name"]: e for e in pod_env}
+    for variable in ("BOSH_CLIENT_SECRET", "AWS_SECRET_ACCESS_KEY"):
+        assert "value" not in by_name[variable] and "secretKeyRef" in by_name[variable]["valueFrom"]
+
+
+def test_cancel_stops_the_pod_runs_cleanup_and_keeps_no_artifact(harness: Any, ns: str, make_director: Any) -> None:
+    director, _ = make_director()
+    register(harness, ns, director, "stop")
+    director.set_faults(slow_seconds=0.5)
+    harness.apply(backup("stop-1", ns, "stop"))
+    wait_for_step(harness, ns, "stop-1", "Backup")
+    harness.kubectl("patch", "dbk", "stop-1", "-n", ns, "--type=merge", "-p", '{"spec":{"cancel":true}}')
+    status = wait_phase(harness, "DirectorBackup", ns, "stop-1", timeout=120)["status"]
+    assert status["phase"] == "Cancelled" and status["reason"] == "Cancelled"
+    assert "artifact" not in status
+    director.set_faults()
+    assert not director.state.bbr_lock.exists(), "the runner ran bbr backup-cleanup"
+    folder = claim_folder(harness, ns) / "bosh-backups" / ns / "stop" / "stop-1"
+    assert not folder.exists() and not Path(f"{folder}.partial").exists()
+    assert harness.kubectl("get", "lease", "bosh-director-stop", "-n", ns, check=False).returncode != 0
+
+
+def wait_for_step(harness: Any, ns: str, name: str, step: str) -> None:
+    from harness.cluster import wait_for
+
+    def running() -> bool:
+        steps = (get(harness, "DirectorBackup", ns, name).get("status") or {}).get("steps") or []
+        return any(s["name"] == step and s["state"] == "Running" for s in steps)
+    wait_for(f"{name} to run {step}", running, timeout=60, interval=0.1)
+
+
+def test_timeout_fails_with_deadline_exceeded_after_cleanup(harness: Any, ns: str, make_director: Any) -> None:
+    director, _ = make_director()
+    register(harness, ns, director, "slow")
+    director.set_faults(slow_seconds=1)
+    harness.apply(backup("slow-1", ns, "slow", timeout="8s"))
+    status = wait_phase(harness, "DirectorBackup", ns, "slow-1", timeout=120)["status"]
+    assert status["phase"] == "Failed"
+    assert status["reason"] == "DeadlineExceeded"
+    assert "spec.timeout (8s)" in status["message"]
+    director.set_faults()
+    assert not director.state.bbr_lock.exists()
+
+
+def test_deletion_policy_delete_removes_the_artifact_retain_keeps_it(harness: Any, ns: str,
+                                                                      make_director: Any) -> None:
+    director, _ = make_director()
+    register(harness, ns, director, "gc")
+    harness.apply(backup("gc-delete", ns, "gc", deletionPolicy="Delete"))
+    delete_status = wait_phase(harness, "DirectorBackup", ns, "gc-delete")["status"]
+    harness.apply(backup("gc-retain", ns, "gc"))
+    retain_status = wait_phase(harness, "DirectorBackup", ns, "gc-retain")["status"]
+    root = claim_folder(harness, ns)
+    deleted, retained = root / delete_status["artifact"]["path"], root / retain_status["artifact"]["path"]
+    assert deleted.is_dir() and retained.is_dir()
+    harness.kubectl("delete", "dbk", "gc-delete", "gc-retain", "-n", ns, "--timeout=90s")
+    assert not deleted.exists()
+    assert (retained / "manifest.json").is_file()
+    assert harness.kubectl("get", "dbk", "gc-delete", "-n", ns, check=False).returncode != 0
+
+
+def test_operator_restart_mid_run_adopts_the_job(harness: Any, ns: str, make_director: Any) -> None:
+    director, _ = make_director()
+    register(harness, ns, director, "restart")
+    director.set_faults(slow_seconds=0.1)
+    harness.apply(backup("restart-1", ns, "restart"))
+    wait_for_step(harness, ns, "restart-1", "Backup")
+    harness.stop_operator()
+    director.set_faults()
+    harness.start_operator()
+    status = wait_phase(harness, "DirectorBackup", ns, "restart-1", timeout=120)["status"]
+    assert status["phase"] == "Succeeded", status
+    jobs = json.loads(harness.kubectl("get", "jobs", "-n", ns, "-l", "bosh-backup.dev/name=restart-1",
+                                      "-o", "json").stdout)["items"]
+    assert len(jobs) == 1
+    assert len([f for f in status["artifact"]["files"] if f["name"] == "manifest.json"]) == 1
+
+
+def test_a_run_whose_job_vanished_fails(harness: Any, ns: str, make_director: Any) -> None:
+    director, _ = make_director()
+    register(harness, ns, director, "vanish")
+    director.set_faults(slow_seconds=0.3)
+    harness.apply(backup("vanish-1", ns, "vanish"))
+    wait_for_step(harness, ns, "vanish-1", "Backup")
+    harness.stop_operator()
+    harness.kubectl("delete", "job", "vanish-1-backup", "-n", ns, "--cascade=foreground", "--timeout=60s")
+    director.set_faults()
+    harness.start_operator()
+    status = wait_phase(harness, "DirectorBackup", ns, "vanish-1", timeout=60)["status"]
+    assert status["phase"] == "Failed" and status["reason"] == "JobVanished"

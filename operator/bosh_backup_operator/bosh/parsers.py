@@ -66,6 +66,11 @@ class DirectorInfo:
     uuid: str
     version: str
     cpi: str
+    user: str = ""
+
+    @property
+    def logged_in(self) -> bool:
+        return self.user not in ("", "(not logged in)", "not logged in")
 
     def as_status(self) -> dict[str, str]:
         return {"name": self.name, "uuid": self.uuid, "version": self.version, "cpi": self.cpi}
@@ -76,7 +81,8 @@ def parse_env(stdout: str) -> DirectorInfo:
     if not rows:
         raise OutputError("bosh env --json printed no table")
     row = rows[0]
-    return DirectorInfo(row.get("name", ""), row.get("uuid", ""), row.get("version", ""), row.get("cpi", ""))
+    return DirectorInfo(row.get("name", ""), row.get("uuid", ""), row.get("version", ""), row.get("cpi", ""),
+                        row.get("user", ""))
 
 
 def _deployed(version: str) -> tuple[str, bool]:
@@ -183,7 +189,8 @@ def parse_v1_status(stdout: str) -> DirectorInfo:
             break
     if "UUID" not in fields:
         raise OutputError("bosh status printed no Director UUID")
-    return DirectorInfo(fields.get("Name", ""), fields["UUID"], fields.get("Version", ""), fields.get("CPI", ""))
+    return DirectorInfo(fields.get("Name", ""), fields["UUID"], fields.get("Version", ""), fields.get("CPI", ""),
+                        fields.get("User", ""))
 
 
 def parse_v1_stemcells(stdout: str) -> list[dict[str, Any]]:

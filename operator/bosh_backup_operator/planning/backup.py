@@ -68,10 +68,4 @@ def plan_backup(meta: dict[str, Any], spec: dict[str, Any], settings: RunSetting
                 director=settings.director, method=settings.method, dialect=settings.dialect, steps=steps,
                 storage=settings.storage,
                 artifact_path=artifact_path(settings.storage, meta["namespace"], settings.director, meta["name"]),
-                options={"apiVersion": f"bosh-backup.dev/{VERSION}", "url": settings.url,
-                         "cleanupOnRetry": steps_cleanup(steps)})
-
-
-def steps_cleanup(steps: list[Step]) -> list[list[str]]:
-    """What a retried pod runs first: the cleanups of every step (an earlier pod may have died mid-way)."""
-    return [step.cleanup for step in steps if step.cleanup]
+                options={"apiVersion": f"bosh-backup.dev/{VERSION}", "url": settings.url})

@@ -40,6 +40,11 @@ def director_info(step: Step, context: Context) -> str:
         info = parsed(step, parsers.parse_v1_status, run_bosh(step, context, step.commands["status"]).stdout)
     else:
         info = parsed(step, parsers.parse_env, run_bosh(step, context, step.commands["env"]).stdout)
+    if not info.logged_in:  # /info answers anyone: check the credentials were accepted too
+        raise StepFailed("DirectorAuthenticationFailed",
+                         f"{step.name} failed: the director answers but did not accept the credentials (bosh "
+                         f"reports user '{info.user}'). Check the keys of the Director's spec.credentialsSecretRef "
+                         "(client and clientSecret, or username and password).")
     context.director = info.as_status()
     return f"director {info.name} ({info.uuid}), version {info.version}, cpi {info.cpi}"
 

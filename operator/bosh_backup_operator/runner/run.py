@@ -87,10 +87,11 @@ class Runner:
         except Exception as error:
             log.warning("cannot read earlier attempts: %s", error)
         attempt = self.reporter.attempt()
-        if attempt > 1:
-            # an earlier pod may have died mid-step: undo what it may have left on the director
-            for argv in self.plan.options.get("cleanupOnRetry", []):
-                self.executor.run(argv, check_stop=False)
+        for step in self.plan.steps:
+            # an earlier pod died inside this step: undo what it may have left on the director
+            if step.cleanup and self.reporter.steps[step.name].get("state") in ("Running", "Failed", "Cancelled"):
+                log.info("cleaning up after the interrupted %s of attempt %d", step.name, attempt - 1)
+                self.executor.run(step.cleanup, check_stop=False)
         for step in self.plan.steps:
             if step.options.get("resumable") and self.reporter.succeeded(step.name):
                 log.info("%s already succeeded in an earlier attempt", step.name)
