@@ -103,10 +103,11 @@ class Harness:
     def start_operator(self, *args: str) -> Process:
         kubeconfig = self.plane.service_account_kubeconfig(
             OPERATOR_NAMESPACE, OPERATOR_ACCOUNT, self.workdir / "operator.kubeconfig")
-        self.liveness_port = free_port()
+        self.liveness_port, self.metrics_port = free_port(), free_port()
         self.operator = start_process("operator", [
             venv_bin("bosh-backup-operator"),
-            f"--liveness=http://127.0.0.1:{self.liveness_port}/healthz", *args,
+            f"--liveness=http://127.0.0.1:{self.liveness_port}/healthz", f"--metrics-port={self.metrics_port}",
+            *args,
         ], self.plane.logs / "operator.log",
             env=self.child_env(KUBECONFIG=str(kubeconfig), **self.operator_env))
         wait_for("the operator's liveness endpoint", self.operator_alive, timeout=60, interval=0.2)

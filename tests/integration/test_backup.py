@@ -338,3 +338,27 @@ def test_a_run_whose_job_vanished_fails(harness: Any, ns: str, make_director: An
     harness.start_operator()
     status = wait_phase(harness, "DirectorBackup", ns, "vanish-1", timeout=60)["status"]
     assert status["phase"] == "Failed" and status["reason"] == "JobVanished"
+
+
+def test_artifact_corrupted_in_flight_is_never_marked_succeeded(harness: Any, ns: str, make_director: Any,
+                                                                  s3: Any) -> None:
+    from harness.corrupting_proxy import CorruptingProxy
+
+    director, _ = make_director()
+    bucket = s3.bucket("flaky-network")
+    proxy = CorruptingProxy(s3.port)
+    try:
+        storage = s3_storage(harness, s3, ns, bucket)
+        storage["s3"]["endpoint"] = proxy.endpoint
+        register(harness, ns, director, "flaky", storage=storage)
+        harness.apply(backup("flaky-1", ns, "flaky"))
+        status = failed(harness, ns, "flaky-1")
+    finally:
+        proxy.close()
+    assert proxy.corrupted > 0
+    assert status["reason"] == "ChecksumMismatch"
+    assert step_failure(status)["name"] == "Store"
+    assert "corrupted in flight" in status["message"]
+    keys = [k["Key"] for k in s3.client().list_objects_v2(Bucket=bucket).get("Contents", [])]
+    assert not [k for k in keys if k.endswith("manifest.json")], "no complete-looking artifact is left"
+    assert get(harness, "Director", ns, "flaky")["status"].get("lastSuccessfulBackup") is None

@@ -162,3 +162,13 @@ def test_kubectl_explain_teaches_the_api(harness: Any) -> None:
     assert sorted(resources.split()) == sorted([
         "directorbackups.bosh-backup.dev", "directorbackupschedules.bosh-backup.dev",
         "directorrestores.bosh-backup.dev", "directors.bosh-backup.dev"])
+
+
+def test_examples_are_valid(harness: Any) -> None:
+    from pathlib import Path
+
+    harness.create_namespace("bosh")
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    for example in sorted(examples.glob("*.yaml")):
+        result = harness.kubectl("apply", "--dry-run=server", "-f", str(example), check=False)
+        assert result.returncode == 0, f"{example.name}: {result.stderr}"
