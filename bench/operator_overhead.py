@@ -1,10 +1,11 @@
 """Operator overhead on the harness: create -> Job created, Job complete -> phase Succeeded.
 
-    .venv/bin/python bench/operator_overhead.py [--runs 50] [--directors 5]
+    .venv/bin/python bench/operator_overhead.py [--runs 50] [--directors 10]
 
 Starts the harness (control plane, node agent, operator under deploy/'s RBAC) and
-simulated directors, then creates DirectorBackups (several directors at once, so
-runs overlap as they would in a fleet) and watches, from a separate client:
+simulated directors, then creates DirectorBackups in waves of one per director (runs
+overlap as in a fleet, none waits for a director's lock) and watches, from a
+separate client:
 - t0: just before `create` of the DirectorBackup returns,
 - t1: when the Job appears (watch on Jobs),
 - t2: when the Job reports Complete (watch on Jobs),
@@ -49,19 +50,23 @@ class Watcher(threading.Thread):
         self.rest, self.path, self.on_event = rest, path, on_event
 
     def run(self) -> None:
-        version = self.rest.get(self.path)["metadata"]["resourceVersion"]
-        while True:
-            for event in self.rest.watch(self.path, version, timeout_seconds=300):
-                version = event["object"]["metadata"]["resourceVersion"]
-                self.on_event(event["type"], event["object"], time.perf_counter())
+        try:
+            version = self.rest.get(self.path)["metadata"]["resourceVersion"]
+            while True:
+                for event in self.rest.watch(self.path, version, timeout_seconds=300):
+                    version = event["object"]["metadata"]["resourceVersion"]
+                    self.on_event(event["type"], event["object"], time.perf_counter())
+        except Exception:  # the harness stopped under us at the end of the run
+            return
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=50)
-    parser.add_argument("--directors", type=int, default=5)
+    parser.add_argument("--directors", type=int, default=10)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-operator-"))
+    work.chmod(0o755)  # runner pods run as a non-root user and execute the tools kept here
     tools = install_clis(work / "tools")
     harness = Harness(work / "harness", operator_env={
         "BOSH_BACKUP_BOSH_CLI": str(tools / "bosh"), "BOSH_BACKUP_BOSH_V1_CLI": str(tools / "bosh1"),
@@ -122,15 +127,28 @@ def main() -> None:
                 time.sleep(0.001)
             deliveries.append(echo[name] - started)
 
+        # waves of one run per director: no run waits for the director lock, so the
+        # latencies are the operator's, not the queue's
         for number in range(args.runs):
             director = f"d{number % args.directors}"
             name = f"run-{number:03d}"
+            if number and number % args.directors == 0:
+                wave_done = threading.Event()
+                while not wave_done.is_set():
+                    with lock:
+                        finished = sum(1 for e in times.values() if "phase" in e)
+                    if finished >= number:
+                        wave_done.set()
+                    time.sleep(0.05)
             with lock:
                 times.setdefault(name, {})["created"] = time.perf_counter()
             observer.post(f"/apis/{API}/namespaces/{NS}/directorbackups", backup(name, NS, director))
-            time.sleep(0.05)
         if not done.wait(900):
             raise SystemExit("runs did not finish within 15 minutes")
+        failures = [observer.get(f"/apis/{API}/namespaces/{NS}/directorbackups/{n}")["status"].get("message")
+                    for n, e in times.items() if e.get("result") == "Failed"]  # type: ignore[comparison-overlap]
+        for message in sorted(set(failures))[:5]:
+            print(f"failed run: {message}")
         create_to_job = [e["job_created"] - e["created"] for e in times.values() if "job_created" in e]
         complete_to_phase = [e["phase"] - e["job_complete"] for e in times.values()
                              if "job_complete" in e and "phase" in e]

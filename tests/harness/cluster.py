@@ -90,11 +90,20 @@ class Process:
             return ""
 
 
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the process that started it dies, so a killed test
+    run never leaves a control plane behind."""
+    import ctypes
+    import signal as signals
+
+    ctypes.CDLL(None).prctl(1, signals.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def start_process(name: str, argv: list[str], log: Path, env: dict[str, str] | None = None,
                   cwd: Path | None = None) -> Process:
     handle = log.open("ab")
     popen = subprocess.Popen(argv, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                             env=env, cwd=cwd, start_new_session=True)
+                             env=env, cwd=cwd, start_new_session=True, preexec_fn=_die_with_parent)
     handle.close()
     return Process(name, popen, log)
 

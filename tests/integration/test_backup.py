@@ -362,3 +362,22 @@ def test_artifact_corrupted_in_flight_is_never_marked_succeeded(harness: Any, ns
     keys = [k["Key"] for k in s3.client().list_objects_v2(Bucket=bucket).get("Contents", [])]
     assert not [k for k in keys if k.endswith("manifest.json")], "no complete-looking artifact is left"
     assert get(harness, "Director", ns, "flaky")["status"].get("lastSuccessfulBackup") is None
+
+
+def test_metrics_count_runs_and_last_success(harness: Any, ns: str) -> None:
+    import urllib.request
+
+    text = urllib.request.urlopen(f"http://127.0.0.1:{harness.metrics_port}/metrics", timeout=5).read().decode()
+    assert f'bosh_backup_runs_total{{director="prod",kind="DirectorBackup",namespace="{ns}",result="Succeeded"}}' \
+        in text
+    assert f'bosh_backup_last_success_timestamp_seconds{{director="prod",namespace="{ns}"}}' in text
+    assert 'result="Failed"' in text
+
+
+def test_earlier_artifacts_untouched_and_operator_alive(harness: Any, ns: str) -> None:
+    """Runs last in this module: after every fault above, the first backup is still whole."""
+    status = get(harness, "DirectorBackup", ns, "prod-1")["status"]
+    folder = claim_folder(harness, ns) / status["artifact"]["path"]
+    for entry in status["artifact"]["files"]:
+        assert sha256(folder / entry["name"]) == entry["sha256"]
+    assert harness.operator_alive()

@@ -20,9 +20,15 @@ def owner(body: dict[str, Any]) -> dict[str, Any]:
             "uid": body["metadata"]["uid"]}
 
 
+_ACCOUNTS_MADE: set[str] = set()
+
+
 def ensure_runner_account(kube: Kube, namespace: str) -> None:
     """The runner's ServiceAccount, bound to the bosh-backup-runner ClusterRole (deploy/):
-    it may read runs and write their status in this namespace, and nothing else."""
+    it may read runs and write their status in this namespace, and nothing else.
+    Checked once per namespace per operator process."""
+    if namespace in _ACCOUNTS_MADE:
+        return
     objects: list[tuple[str, dict[str, Any]]] = [
         (kube.core("serviceaccounts", namespace), {
             "apiVersion": "v1", "kind": "ServiceAccount",
@@ -42,6 +48,7 @@ def ensure_runner_account(kube: Kube, namespace: str) -> None:
             except ApiError as error:
                 if error.status != 409:
                     raise
+    _ACCOUNTS_MADE.add(namespace)
 
 
 def holder_alive(kube: Kube, namespace: str) -> Callable[[str], bool]:
