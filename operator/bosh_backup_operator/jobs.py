@@ -82,7 +82,7 @@ def director_volumes(plan: Plan, settings: RunSettings) -> list[tuple[dict[str, 
     volumes = []
     if settings.ca:
         volumes.append((_key_volume("director-ca", settings.ca, "ca.crt"), _directory(paths.CA_CERT)))
-    if settings.ssh and plan.method == "bbr":
+    if settings.ssh and plan.method != "v1":  # a restore from a path learns its method later
         ssh_key: KeyRef = settings.ssh["key"]
         volumes.append(({"name": "ssh-key", "secret": {"secretName": ssh_key.name, "defaultMode": 0o440, "items": [
             {"key": ssh_key.key, "path": "private-key"}]}}, _directory(paths.SSH_KEY)))

@@ -13,11 +13,14 @@ from . import settings as operator_settings
 from .api.director import director_references, find_problems, readiness
 from .config import OperatorConfig
 from .controllers.backup import TERMINAL, BackupController
+from .controllers.restore import RestoreController
+from .controllers.run import RunController
 from .jobs import LABEL_KIND, LABEL_NAME, MANAGED_BY
 from .status import condition, conditions_changed, merge_conditions
 
 DIRECTORS = (GROUP, VERSION, "directors")
 BACKUPS = (GROUP, VERSION, "directorbackups")
+RESTORES = (GROUP, VERSION, "directorrestores")
 RECHECK_SECONDS = float(os.environ.get("BOSH_BACKUP_RECHECK_SECONDS", "30"))
 SAFETY_NET_SECONDS = float(os.environ.get("BOSH_BACKUP_SAFETY_NET_SECONDS", "10"))
 
@@ -28,8 +31,18 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
 
 
 @functools.cache
+def controllers() -> dict[str, RunController]:
+    peers: dict[str, RunController] = {}
+    config = OperatorConfig.from_env()
+    BackupController(kube.api(), config, peers)
+    RestoreController(kube.api(), config, peers)
+    return peers
+
+
 def backups() -> BackupController:
-    return BackupController(kube.api(), OperatorConfig.from_env())
+    controller = controllers()["DirectorBackup"]
+    assert isinstance(controller, BackupController)
+    return controller
 
 
 # -- Director ------------------------------------------------------------------------------------
@@ -84,16 +97,25 @@ def backup_safety_net(**kwargs: Any) -> None:
     backups().reconcile(kwargs["namespace"], kwargs["name"])
 
 
-def run_of(labels: dict[str, str], kind: str) -> str | None:
-    return labels.get(LABEL_NAME) if labels.get(LABEL_KIND) == kind else None
+@kopf.on.resume(*RESTORES, when=active)
+@kopf.on.create(*RESTORES)
+def restore_changed(**kwargs: Any) -> None:
+    """The spec is immutable and a finished restore never runs again, whatever is re-applied."""
+    controllers()["DirectorRestore"].reconcile(kwargs["namespace"], kwargs["name"])
+
+
+@kopf.timer(*RESTORES, interval=SAFETY_NET_SECONDS, when=active)
+def restore_safety_net(**kwargs: Any) -> None:
+    controllers()["DirectorRestore"].reconcile(kwargs["namespace"], kwargs["name"])
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=MANAGED_BY)
 @kopf.on.event("", "v1", "pods", labels=MANAGED_BY)
 def run_child_changed(**kwargs: Any) -> None:
-    name = run_of(dict(kwargs["labels"]), "DirectorBackup")
-    if name and kwargs["namespace"]:
-        backups().reconcile(kwargs["namespace"], name)
+    labels = dict(kwargs["labels"])
+    controller = controllers().get(labels.get(LABEL_KIND, ""))
+    if controller and labels.get(LABEL_NAME) and kwargs["namespace"]:
+        controller.reconcile(kwargs["namespace"], labels[LABEL_NAME])
 
 
 @kopf.on.delete(*BACKUPS, when=lambda spec, status, **_: spec.get("deletionPolicy") == "Delete"

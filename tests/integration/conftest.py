@@ -49,7 +49,9 @@ def make_director(harness: Any, sim_ca: CertificateAuthority, sim_bin: Path,
     def make(mode: str = "uaa", seeded: bool = True) -> tuple[SimulatedDirector, dict[str, Any]]:
         number = next(_counter)
         root = harness.workdir / "sim" / f"director-{number}"
-        director = SimulatedDirector(root, root / "iaas.json", sim_ca, mode=mode).start()
+        # the cloud outlives the director: its file is not in the director's folder
+        iaas = harness.workdir / "sim" / f"iaas-{number}.json"
+        director = SimulatedDirector(root, iaas, sim_ca, mode=mode).start()
         started.append(director)
         sources = seed(director, artifacts, sim_bin) if seeded else {}
         return director, sources

@@ -392,6 +392,9 @@ def restore_schema() -> Schema:
         "failing": array("Instances or processes not running, and uploads that failed, "
                          "by name.", string("One item.", max_length=1024), max_items=200,
                          list_type="atomic"),
+        "uploaded": array("Stemcells and releases re-uploaded so far, as kind:name/version; a "
+                          "resumed restore skips them.", string("One item.", max_length=512),
+                          max_items=500, list_type="atomic"),
     })
     return {"spec": spec, "status": status}
 

@@ -66,14 +66,18 @@ def holder_alive(kube: Kube, namespace: str) -> Callable[[str], bool]:
     return alive
 
 
-def kick_waiters(kube: Kube, namespace: str, director: str, reconcile: Callable[[str, str], None]) -> None:
-    """Reconcile, oldest first, the backups waiting for this director."""
-    listing = kube.get(kube.custom("DirectorBackup", namespace)) or {}
-    waiting = [b for b in listing.get("items", [])
-               if (b.get("status") or {}).get("reason") == "WaitingForDirector"
-               and b["spec"]["directorRef"]["name"] == director]
-    for body in sorted(waiting, key=lambda b: b["metadata"]["creationTimestamp"]):
-        reconcile(namespace, body["metadata"]["name"])
+def kick_waiters(kube: Kube, namespace: str, director: str,
+                 reconcilers: dict[str, Callable[[str, str], None]]) -> None:
+    """Reconcile, oldest first, the runs (of any kind) waiting for this director."""
+    waiting = []
+    for kind, reconcile in reconcilers.items():
+        listing = kube.get(kube.custom(kind, namespace)) or {}
+        waiting += [(body["metadata"]["creationTimestamp"], body["metadata"]["name"], reconcile)
+                    for body in listing.get("items", [])
+                    if (body.get("status") or {}).get("reason") == "WaitingForDirector"
+                    and body["spec"]["directorRef"]["name"] == director]
+    for _, name, reconcile in sorted(waiting, key=lambda w: (w[0], w[1])):
+        reconcile(namespace, name)
 
 
 def record_on_director(kube: Kube, run: dict[str, Any], phase: str, stamp: str, *, location: str | None = None,

@@ -32,10 +32,11 @@ def main(argv: list[str] | None = None) -> int:
     plan = Plan.from_json(os.environ[PLAN_ENV])
     from .actions import ACTIONS
     from .reporter import Reporter, connect
+    from .restore_actions import ACTIONS as RESTORE_ACTIONS
     from .run import Runner
 
-    api = None if args.no_status else connect()
-    return Runner(plan, Reporter(plan, api), ACTIONS).run()
+    api = None if args.no_status or plan.options.get("noStatus") else connect()
+    return Runner(plan, Reporter(plan, api), {**ACTIONS, **RESTORE_ACTIONS}).run()
 
 
 if __name__ == "__main__":

@@ -40,6 +40,9 @@ class Reporter:
         for step in status.get("steps") or []:
             if step.get("name") in self.steps:
                 self.steps[step["name"]] = dict(step)
+        for key in ("summary", "problems", "failing", "uploaded"):  # what a resumed run carries on
+            if key in status:
+                self.extra[key] = status[key]
         return status
 
     def attempt(self) -> int:

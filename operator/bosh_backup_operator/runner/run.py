@@ -27,9 +27,12 @@ TERMINATION_LIMIT = 4000
 
 
 class StepFailed(Exception):
-    def __init__(self, reason: str, message: str, *, warning: bool = False):
+    """A step failed for a reason the runner understands. soft: later steps still run
+    (they tell the rest of the story), but the run ends Failed."""
+
+    def __init__(self, reason: str, message: str, *, soft: bool = False):
         super().__init__(message)
-        self.reason, self.message, self.warning = reason, message, warning
+        self.reason, self.message, self.soft = reason, message, soft
 
 
 @dataclass
@@ -46,6 +49,9 @@ class Context:
     result: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     bbr: dict[str, Any] = field(default_factory=dict)
+    manifest: dict[str, Any] | None = None
+    expected: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    soft_failures: list[StepFailed] = field(default_factory=list)
 
 
 def now() -> str:
@@ -96,6 +102,14 @@ class Runner:
             if step.options.get("resumable") and self.reporter.succeeded(step.name):
                 log.info("%s already succeeded in an earlier attempt", step.name)
                 continue
+            after = step.options.get("skipIfSucceeded")
+            if after and self.reporter.succeeded(after):
+                log.info("%s is not needed: %s already succeeded", step.name, after)
+                continue
+            if step.action == "skip":
+                self.reporter.skip(step.name, f"skipped: {step.options.get('reason', 'disabled')}")
+                self.reporter.push(force=True)
+                continue
             self.reporter.start(step.name, attempt)
             try:
                 message = self.actions[step.action](step, self.context)
@@ -109,6 +123,9 @@ class Runner:
                 return 143
             except StepFailed as failure:
                 self.reporter.finish(step.name, "Failed", failure.message)
+                if failure.soft:
+                    self.context.soft_failures.append(failure)
+                    continue
                 self._abandon_rest(step, "Skipped")
                 self.terminate({"result": "Failed", "step": step.name, "reason": failure.reason,
                                 "message": failure.message, **self._summary()})
@@ -122,6 +139,12 @@ class Runner:
                                 "message": message})
                 return 1
             self.reporter.finish(step.name, "Succeeded", message or "done")
+        if self.context.soft_failures:
+            first = self.context.soft_failures[0]
+            message = " ".join(f.message for f in self.context.soft_failures)
+            self.terminate({"result": "Failed", "step": "", "reason": first.reason, "message": message,
+                            **self._summary()})
+            return 1
         self.terminate({"result": "Succeeded", "warnings": self.context.warnings, **self._summary()})
         return 0
 
@@ -142,6 +165,9 @@ class Runner:
             out["inventory"] = {kind: len(context.inventory.get(kind, []))
                                 for kind in ("stemcells", "releases", "deployments")}
         out.update(context.result)
+        for key in ("summary", "source"):  # the lists are in status already, written as the run went
+            if key in self.reporter.extra:
+                out[key] = self.reporter.extra[key]
         return out
 
 

@@ -1,0 +1,284 @@
+"""What every run (backup or restore) goes through: check, lock the director, create
+the Job, follow it, finish (or fail, or cancel) and let the next run in.
+
+reconcile() is called by every trigger (the resource, its Job, its pods, a timer)
+and is safe to call any number of times: it reads the world and moves one step.
+Subclasses say how to plan a run and what success means for it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import threading
+from typing import Any
+
+from .. import lock as director_lock
+from .. import metrics
+from ..api.director import Problem
+from ..api.runs import RunSettings, duration_seconds
+from ..config import OperatorConfig
+from ..jobs import build_job, job_name
+from ..kube import ApiError, Kube
+from ..outcome import Outcome, job_outcome, stuck_reason
+from ..planning.plan import Plan
+from ..status import condition, merge_conditions, now_iso
+from . import runs
+
+log = logging.getLogger("bosh-backup")
+TERMINAL = ("Succeeded", "Failed", "Cancelled")
+STUCK_GRACE_SECONDS = 120
+
+
+def human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
+def seconds_between(start: str, end: str) -> float:
+    parse = datetime.datetime.fromisoformat
+    return (parse(end.replace("Z", "+00:00")) - parse(start.replace("Z", "+00:00"))).total_seconds()
+
+
+def duration_text(seconds: float) -> str:
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes or hours else "") + f"{secs}s"
+
+
+class RunController:
+    kind = ""
+    require_artifact = False
+    cancel_cleanup = "it runs its cleanup before it ends"
+    def __init__(self, kube: Kube, config: OperatorConfig, peers: dict[str, RunController] | None = None):
+        self.kube, self.config = kube, config
+        self.peers = peers if peers is not None else {}  # every kind's controller, to wake waiting runs
+        self.peers[self.kind] = self
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def _lock(self, namespace: str, name: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault((namespace, name), threading.Lock())
+
+    # -- the entry point -------------------------------------------------------------------------
+
+    def reconcile(self, namespace: str, name: str) -> None:
+        with self._lock(namespace, name):
+            run = self.kube.get(self.kube.custom(self.kind, namespace, name))
+            if run is None or run["metadata"].get("deletionTimestamp"):
+                return
+            phase = (run.get("status") or {}).get("phase")
+            if phase in TERMINAL:
+                return
+            if run["spec"].get("cancel"):
+                phase = self.cancel(run)
+            elif phase in (None, "", "Pending"):
+                phase = self.start(run)
+            else:
+                phase = self.watch(run)
+        if phase in TERMINAL:  # the director is free: let the next run in
+            runs.kick_waiters(self.kube, namespace, run["spec"]["directorRef"]["name"],
+                              {kind: peer.reconcile for kind, peer in self.peers.items()})
+
+    # -- status ------------------------------------------------------------------------------------
+
+    def write(self, run: dict[str, Any], status: dict[str, Any], conditions: list[dict[str, Any]]) -> None:
+        generation = run["metadata"].get("generation")
+        current = (run.get("status") or {}).get("conditions")
+        status["conditions"] = merge_conditions(current, conditions)
+        status["observedGeneration"] = generation
+        meta = run["metadata"]
+        self.kube.patch_status(self.kind, meta["namespace"], meta["name"], status)
+
+    def fail(self, run: dict[str, Any], reason: str, message: str, *, holding_lock: bool = False) -> str:
+        meta = run["metadata"]
+        generation = meta.get("generation")
+        stamp = now_iso()
+        status = {"phase": "Failed", "reason": reason, "message": message, "completionTime": stamp}
+        start = (run.get("status") or {}).get("startTime")
+        if start:
+            status["duration"] = duration_text(seconds_between(start, stamp))
+        self.write(run, status, [
+            condition("Succeeded", False, reason, message, generation=generation),
+            condition("Running", False, reason, "the run ended", generation=generation)])
+        self.kube.event(run, "Warning", reason, message)
+        metrics.RUNS.labels(self.kind, meta["namespace"], run["spec"]["directorRef"]["name"], "Failed").inc()
+        if holding_lock:
+            self.release(run)
+        runs.record_on_director(self.kube, run, "Failed", stamp)
+        log.info("%s %s/%s failed: %s: %s", self.kind, meta["namespace"], meta["name"], reason, message)
+        return "Failed"
+
+    def release(self, run: dict[str, Any]) -> None:
+        meta = run["metadata"]
+        director_lock.release(self.kube, meta["namespace"], run["spec"]["directorRef"]["name"],
+                              f"{self.kind}/{meta['name']}")
+
+    # -- Pending: check, lock, create the Job --------------------------------------------------------
+
+    def prepare(self, run: dict[str, Any]) -> tuple[Plan, RunSettings] | list[Problem]:
+        """The run's plan and settings, or what is wrong (each problem names its field)."""
+        raise NotImplementedError
+
+    def start(self, run: dict[str, Any]) -> str:
+        meta, spec = run["metadata"], run["spec"]
+        namespace, name = meta["namespace"], meta["name"]
+        generation = meta.get("generation")
+        prepared = self.prepare(run)
+        if isinstance(prepared, list):
+            return self.fail(run, prepared[0].reason, "; ".join(p.message for p in prepared))
+        plan, settings = prepared
+        holder = f"{self.kind}/{name}"
+        busy = director_lock.acquire(self.kube, namespace, settings.director, holder,
+                                     runs.holder_alive(self.kube, namespace))
+        if busy:
+            message = f'waiting for {busy} to finish: one run at a time on Director "{settings.director}"'
+            if (run.get("status") or {}).get("message") != message:
+                self.write(run, {"phase": "Pending", "reason": "WaitingForDirector", "message": message},
+                           [condition("Running", False, "WaitingForDirector", message, generation=generation),
+                            condition("Succeeded", None, "WaitingForDirector", message, generation=generation)])
+            return "Pending"
+        runs.ensure_runner_account(self.kube, namespace)
+        job = build_job(plan, settings, runs.owner(run), timeout_seconds=duration_seconds(spec.get("timeout", "2h")),
+                        pod=spec.get("pod"), config=self.config.runner)
+        try:
+            self.kube.create(self.kube.batch(namespace), job)
+        except ApiError as error:
+            if error.status != 409:  # an earlier attempt (or operator) made it: adopt it
+                self.release(run)
+                raise
+        message = f'{len(plan.steps)} steps on Director "{settings.director}"' + (
+            f" ({plan.method})" if plan.method else "")
+        self.write(run, {
+            **self.start_status(run, plan),
+            "phase": "Running", "reason": "Running", "message": message, "startTime": now_iso(),
+            "jobName": job["metadata"]["name"],
+            "steps": [{"name": step.name, "state": "Pending", "message": step.description} for step in plan.steps],
+            "progress": {"step": plan.steps[0].name, "stepIndex": 0, "stepCount": len(plan.steps), "percent": 0,
+                         "summary": f"0/{len(plan.steps)} {plan.steps[0].name} 0%"},
+        }, [condition("Running", True, "JobCreated", f"Job {job['metadata']['name']} runs the plan",
+                      generation=generation),
+            condition("Succeeded", None, "Running", "the run has not finished", generation=generation)])
+        self.kube.event(run, "Normal", "Started", f"Job {job['metadata']['name']}: {message}")
+        log.info("%s %s/%s started: %s", self.kind, namespace, name, message)
+        return "Running"
+
+    # -- Running: follow the Job -----------------------------------------------------------------------
+
+    def job_and_pods(self, run: dict[str, Any]) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        namespace = run["metadata"]["namespace"]
+        name = (run.get("status") or {}).get("jobName") or job_name(self.kind, run["metadata"]["name"])
+        job = self.kube.get(self.kube.batch(namespace, name))
+        pods = (self.kube.get(self.kube.core("pods", namespace), labelSelector=f"job-name={name}")
+                or {}).get("items", [])
+        return job, pods
+
+    def watch(self, run: dict[str, Any]) -> str:
+        status = run.get("status") or {}
+        job, pods = self.job_and_pods(run)
+        if job is None:
+            if pods:
+                return "Running"  # the Job is going away; its pods are still cleaning up
+            return self.fail(run, "JobVanished", f"the run's Job {status.get('jobName')} was deleted before "
+                                                    "it finished; create a new " + self.kind, holding_lock=True)
+        outcome = job_outcome(job, pods, run["spec"].get("timeout", "2h"), require_artifact=self.require_artifact)
+        if outcome.state == "Running":
+            return self.note_stuck(run, pods)
+        if outcome.pods_active:
+            return "Running"  # a pod is still stopping (cleanup after a deadline); the lock stays held
+        return self.finish(run, outcome)
+
+    def note_stuck(self, run: dict[str, Any], pods: list[dict[str, Any]]) -> str:
+        """A pod that cannot start (a Secret deleted since the check, an image) fails the run
+        after a grace period rather than at spec.timeout."""
+        reason = stuck_reason(pods)
+        generation = run["metadata"].get("generation")
+        current = {c["type"]: c for c in (run.get("status") or {}).get("conditions") or []}
+        running = current.get("Running", {})
+        if not reason:
+            if running.get("reason") == "PodNotStarting":
+                self.write(run, {}, [condition("Running", True, "PodRunning", "the runner pod runs",
+                                                  generation=generation)])
+            return "Running"
+        if running.get("reason") != "PodNotStarting":
+            self.write(run, {"message": reason}, [condition("Running", True, "PodNotStarting", reason,
+                                                                generation=generation)])
+            return "Running"
+        since = running.get("lastTransitionTime") or now_iso()
+        if seconds_between(since, now_iso()) > STUCK_GRACE_SECONDS:
+            job_path = self.kube.batch(run["metadata"]["namespace"], run["status"]["jobName"])
+            self.kube.delete(job_path, {"propagationPolicy": "Background"})
+            return self.fail(run, "PodNotStarting", f"{reason}; fix it and create a new " + self.kind,
+                             holding_lock=True)
+        return "Running"
+
+    def finish(self, run: dict[str, Any], outcome: Outcome) -> str:
+        meta, spec = run["metadata"], run["spec"]
+        namespace, director = meta["namespace"], spec["directorRef"]["name"]
+        if outcome.state != "Succeeded":
+            step = outcome.result.get("step")
+            message = outcome.message or "the run failed"
+            return self.fail(run, outcome.reason or "Failed", message if not step or step in message
+                             else f"{step}: {message}", holding_lock=True)
+        stamp = now_iso()
+        start = (run.get("status") or {}).get("startTime") or stamp
+        status, reason, message, warned = self.succeeded(run, outcome)
+        status.update(phase="Succeeded", reason=reason, message=message, completionTime=stamp,
+                      duration=duration_text(seconds_between(start, stamp)))
+        progress = dict((run.get("status") or {}).get("progress") or {})
+        progress.update(percent=100, summary=f"{progress.get('stepCount', 0)}/{progress.get('stepCount', 0)} done")
+        status["progress"] = progress
+        generation = meta.get("generation")
+        self.write(run, status, [condition("Succeeded", True, reason, message, generation=generation),
+                                    condition("Running", False, reason, "the run ended", generation=generation)])
+        self.kube.event(run, "Warning" if warned else "Normal", reason, message)
+        metrics.RUNS.labels(self.kind, namespace, director, "Succeeded").inc()
+        metrics.DURATION.labels(self.kind).observe(seconds_between(start, stamp))
+        self.release(run)
+        self.after_success(run, outcome, stamp)
+        log.info("%s %s/%s succeeded: %s", self.kind, namespace, meta["name"], message)
+        return "Succeeded"
+
+    def start_status(self, run: dict[str, Any], plan: Plan) -> dict[str, Any]:
+        """Status fields to set when the Job is created."""
+        return {}
+
+    def succeeded(self, run: dict[str, Any], outcome: Outcome) -> tuple[dict[str, Any], str, str, bool]:
+        """(status fields, reason, message, whether to warn) for a run that succeeded."""
+        raise NotImplementedError
+
+    def after_success(self, run: dict[str, Any], outcome: Outcome, stamp: str) -> None:
+        """What else a success changes (the Director's record, metrics)."""
+
+    # -- cancel and delete ---------------------------------------------------------------------------------
+
+    def cancel(self, run: dict[str, Any]) -> str:
+        job, pods = self.job_and_pods(run)
+        generation = run["metadata"].get("generation")
+        if job is not None and not job["metadata"].get("deletionTimestamp"):
+            self.kube.delete(self.kube.batch(run["metadata"]["namespace"], job["metadata"]["name"]),
+                             {"propagationPolicy": "Background"})
+        if job is not None or pods:
+            message = f"stopping the runner pod; {self.cancel_cleanup}"
+            if (run.get("status") or {}).get("reason") != "Cancelling":
+                self.write(run, {"reason": "Cancelling", "message": message},
+                           [condition("Running", True, "Cancelling", message, generation=generation)])
+            return "Running"
+        had_run = bool((run.get("status") or {}).get("jobName"))
+        message = ("cancelled by spec.cancel: the runner pod was stopped and ran its cleanup"
+                   if had_run else "cancelled by spec.cancel before it started")
+        self.write(run, {"phase": "Cancelled", "reason": "Cancelled", "message": message,
+                            "completionTime": now_iso()},
+                   [condition("Succeeded", False, "Cancelled", message, generation=generation),
+                    condition("Running", False, "Cancelled", message, generation=generation)])
+        self.kube.event(run, "Normal", "Cancelled", message)
+        metrics.RUNS.labels(self.kind, run["metadata"]["namespace"], run["spec"]["directorRef"]["name"],
+                            "Cancelled").inc()
+        self.release(run)
+        return "Cancelled"

@@ -1,0 +1,290 @@
+"""What each step of a restore does in the pod (the BOSH docs' recovery procedure)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from ..bosh import parsers
+from ..bosh.diagnose import diagnose_bbr, diagnose_bosh
+from ..planning.plan import Step
+from ..storage import StorageError, open_store
+from .actions import parsed, run_bosh
+from .run import Context, StepFailed
+
+
+def summary(context: Context) -> dict[str, int]:
+    return context.reporter.extra.setdefault("summary", {})
+
+
+def record(context: Context, key: str, items: list[str]) -> None:
+    context.reporter.extra[key] = items[:200]
+
+
+def manifest_of(context: Context) -> dict[str, Any]:
+    """The backup's manifest.json (read again by a resumed pod)."""
+    if context.manifest is None:
+        store = open_store(context.plan.storage, context.plan.artifact_path)
+        try:
+            context.manifest = store.read_manifest()
+        except StorageError as error:
+            raise StepFailed(error.reason, f"cannot read the backup's manifest: {error.message}") from None
+        if context.manifest is None:
+            raise StepFailed("ArtifactNotFound", f"no complete backup at {store.location}: manifest.json is "
+                                                 "missing (an incomplete or deleted artifact). Check source.path "
+                                                 "and the storage, or restore another backup.")
+    return context.manifest
+
+
+def ensure_v1_target(context: Context, step: Step) -> None:
+    """bosh v1 keeps its target in a config file: a resumed pod targets again."""
+    target = context.plan.steps[0].commands.get("target")
+    if target and not (context.work / ".bosh_config").exists():
+        run_bosh(step, context, target)
+
+
+# -- Precheck and VerifyArtifact ----------------------------------------------------------------------
+
+def precheck(step: Step, context: Context) -> str:
+    v1 = step.options.get("dialect") == "v1"
+    if v1:
+        run_bosh(step, context, step.commands["target"])
+        info = parsed(step, parsers.parse_v1_status, run_bosh(step, context, step.commands["status"]).stdout)
+    else:
+        info = parsed(step, parsers.parse_env, run_bosh(step, context, step.commands["env"]).stdout)
+    if not info.logged_in:
+        raise StepFailed("DirectorAuthenticationFailed", f"{step.name} failed: the director answers but did not "
+                                                         f"accept the credentials (bosh reports user '{info.user}').")
+    reader = parsers.parse_v1_deployments if v1 else parsers.parse_deployments
+    deployments = parsed(step, reader, run_bosh(step, context, step.commands["deployments"]).stdout)
+    if deployments and not step.options.get("force"):
+        names = ", ".join(d["name"] for d in deployments[:10])
+        raise StepFailed("DirectorNotEmpty", f"{step.name} failed: Director {info.name} already has "
+                                             f"{len(deployments)} deployments ({names}); a restore replaces its "
+                                             "database. Restore into a fresh director, or set spec.force: true "
+                                             "in a new DirectorRestore.")
+    manifest = manifest_of(context)
+    method = manifest.get("method", "")
+    if method == "bbr" and "bbr" not in context.plan.steps[2].commands:
+        raise StepFailed("SshNotConfigured", f"{step.name} failed: the backup was made with bbr, which needs SSH "
+                                             "to the director: set spec.ssh on the Director")
+    if method == "v1" and "v1" not in context.plan.steps[2].commands:
+        raise StepFailed("MethodNotSupported", f"{step.name} failed: the backup was made with bosh v1 `backup`; "
+                                               "restore it into a Director with spec.cli: v1")
+    context.director = info.as_status()
+    store = open_store(context.plan.storage, context.plan.artifact_path)
+    context.reporter.extra["source"] = {"location": store.location, "method": method,
+                                        **({"backup": context.plan.options["backup"]}
+                                           if context.plan.options.get("backup") else {})}
+    return (f"Director {info.name} ({info.uuid}) answers with {len(deployments)} deployments; backup of "
+            f"{manifest.get('director', {}).get('name', '?')} ({method}) found at {store.location}")
+
+
+def verify_artifact(step: Step, context: Context) -> str:
+    manifest = manifest_of(context)
+    folder = Path(step.options["folder"])
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    files = manifest.get("files") or []
+    if not files:
+        raise StepFailed("ArtifactInvalid", f"{step.name} failed: manifest.json lists no files")
+    store = open_store(context.plan.storage, context.plan.artifact_path)
+    total = sum(int(f["size"]) for f in files)
+    moved = 0
+
+    def progress(count: int) -> None:
+        nonlocal moved
+        moved += count
+        context.reporter.update(step.name, percent=moved * 100 // max(total, 1), bytes_done=moved, bytes_total=total)
+    for entry in files:
+        try:
+            fetched = store.fetch(entry["name"], folder / entry["name"], progress)
+        except StorageError as error:
+            raise StepFailed(error.reason, f"{step.name} failed: {error.message}") from None
+        if fetched.sha256 != entry["sha256"] or fetched.size != int(entry["size"]):
+            raise StepFailed("ChecksumMismatch", f"{step.name} failed: {entry['name']} has sha256 "
+                                                 f"{fetched.sha256[:12]}... ({fetched.size} bytes), manifest.json "
+                                                 f"says {entry['sha256'][:12]}... ({entry['size']} bytes): the stored "
+                                                 "artifact was changed or damaged. The director was not touched; "
+                                                 "restore another backup.")
+    return f"{len(files)} files, {total} bytes, every sha256 matches manifest.json"
+
+
+# -- RestoreDatabase ---------------------------------------------------------------------------------------
+
+def restore_database(step: Step, context: Context) -> str:
+    manifest = manifest_of(context)
+    folder = Path(step.options["folder"])
+    if manifest.get("method") == "bbr":
+        completed = context.executor.run(step.commands["bbr"], lambda stream, line: context.reporter.update(
+            step.name, message=parsers.bbr_message(line) or None) if stream == "stdout" else None)
+        if completed.code != 0:
+            cleaned = context.executor.run(step.cleanup, check_stop=False).code == 0 if step.cleanup else None
+            diagnosis = diagnose_bbr(completed.code, completed.stderr, step.cleanup, cleaned)
+            raise StepFailed(diagnosis.reason, diagnosis.message(step.name).replace("backup-cleanup",
+                                                                                     "restore-cleanup"))
+        return "bbr director restore completed: database, blobstore, credhub and uaa restored"
+    tarballs = [f["name"] for f in manifest["files"] if f["name"].endswith(".tgz")]
+    if not tarballs:
+        raise StepFailed("ArtifactInvalid", f"{step.name} failed: the v1 backup holds no .tgz")
+    ensure_v1_target(context, step)
+    run_bosh(step, context, [*step.commands["v1"], str(folder / tarballs[0])])
+    return f"bosh restore {tarballs[0]}: the director database is restored (stemcell and release blobs are not)"
+
+
+# -- ListExpected and the uploads -----------------------------------------------------------------------------
+
+def source_for(kind: str, item: dict[str, Any], options: dict[str, Any], inventory: dict[str, Any]) -> dict[str, Any]:
+    """Where to download one stemcell or release: spec sources, spec patterns, the backup's record."""
+    for source in options.get("sources") or []:
+        if source["kind"].lower() == kind and source["name"] == item["name"] and source["version"] == item["version"]:
+            return {"url": source["url"], "sha1": source.get("sha1"), "from": "spec.reupload.sources"}
+    pattern = options.get(f"{kind}UrlPattern")
+    if pattern:
+        return {"url": pattern.format(name=item["name"], version=item["version"]), "sha1": None,
+                "from": f"spec.reupload.{kind}UrlPattern"}
+    for recorded in inventory.get(f"{kind}s", []):
+        if recorded["name"] == item["name"] and recorded["version"] == item["version"] and recorded.get("source"):
+            return {**recorded["source"], "from": "the backup's inventory"}
+    return {"url": None, "sha1": None, "from": None}
+
+
+def list_expected(step: Step, context: Context) -> str:
+    v1 = step.options.get("dialect") == "v1"
+    if v1:
+        ensure_v1_target(context, step)
+    inventory = manifest_of(context).get("inventory") or {}
+    readers = {"stemcell": parsers.parse_v1_stemcells if v1 else parsers.parse_stemcells,
+               "release": parsers.parse_v1_releases if v1 else parsers.parse_releases}
+    unknown = []
+    for kind in ("stemcell", "release"):
+        items = parsed(step, readers[kind], run_bosh(step, context, step.commands[f"{kind}s"]).stdout)
+        context.expected[kind] = [{**item, "source": source_for(kind, item, step.options, inventory)}
+                                  for item in items]
+        unknown += [f"{kind} {i['name']}/{i['version']}" for i in context.expected[kind] if not i["source"]["url"]]
+    counts = {kind: len(items) for kind, items in context.expected.items()}
+    message = f"the restored director expects {counts['stemcell']} stemcells and {counts['release']} releases"
+    return message + (f"; no source known for {len(unknown)}" if unknown else "")
+
+
+def upload(step: Step, context: Context) -> str:
+    kind = step.options["kind"]
+    if kind not in context.expected:  # a resumed pod: ListExpected ran in this pod, so this is a bug
+        raise StepFailed("RunnerError", f"{step.name}: ListExpected did not run")
+    v1 = step.options.get("dialect") == "v1"
+    if v1:
+        ensure_v1_target(context, step)
+    bbr = manifest_of(context).get("method") == "bbr"
+    uploaded: list[str] = list(context.reporter.extra.get("uploaded", []))
+    failing: list[str] = list(context.reporter.extra.get("failing", []))
+    items = context.expected[kind]
+    done = failed = skipped = 0
+    for number, item in enumerate(items, start=1):
+        key = f"{kind}:{item['name']}/{item['version']}"
+        label = f"{kind} {item['name']}/{item['version']}"
+        context.reporter.update(step.name, message=f"{number}/{len(items)} {label}", itemsDone=done,
+                                itemsTotal=len(items), itemsFailed=failed, percent=(number - 1) * 100 // len(items))
+        if key in uploaded:
+            done += 1
+            continue
+        source = item["source"]
+        if not source["url"]:
+            if bbr:  # bbr restored the blobstore: the blob is there already
+                skipped += 1
+                continue
+            failed += 1
+            failing.append(f"{label}: no source URL; add it to spec.reupload.sources or set "
+                           f"spec.reupload.{kind}UrlPattern")
+            continue
+        argv = [*step.argv, source["url"], "--fix"]
+        if source.get("sha1"):
+            argv += ["--sha1", source["sha1"]]
+        completed = context.executor.run(argv)
+        if completed.code == 0:
+            done += 1
+            uploaded.append(key)
+            record(context, "uploaded", uploaded)
+            summary(context)[f"{kind}sUploaded"] = summary(context).get(f"{kind}sUploaded", 0) + 1
+            context.reporter.push(force=True)  # a killed pod must not upload this one again
+        else:
+            failed += 1
+            line = diagnose_bosh(completed.stdout, completed.stderr, json_output=not v1).tool_line
+            failing.append(f"{label} from {source['url']} ({source['from']}): {line}")
+    record(context, "failing", failing)
+    summary(context)["uploadsFailed"] = summary(context).get("uploadsFailed", 0) + failed
+    context.reporter.update(step.name, itemsDone=done, itemsTotal=len(items), itemsFailed=failed)
+    if failed:
+        raise StepFailed("UploadFailed", f"{step.name} failed: {failed} of {len(items)} {kind}s could not be "
+                                         f"uploaded (listed in status.failing); fix their sources and restore "
+                                         "again (uploads are idempotent)", soft=True)
+    note = f", {skipped} without a source left as bbr restored them" if skipped else ""
+    return f"{done} of {len(items)} {kind}s uploaded with --fix{note}"
+
+
+# -- CloudCheck and VerifyInstances ---------------------------------------------------------------------------
+
+def deployments_now(step: Step, context: Context) -> list[str]:
+    v1 = step.options.get("dialect") == "v1"
+    precheck_step = context.plan.steps[0]
+    reader = parsers.parse_v1_deployments if v1 else parsers.parse_deployments
+    return [d["name"] for d in parsed(step, reader, run_bosh(step, context,
+                                                             precheck_step.commands["deployments"]).stdout)]
+
+
+def cloud_check(step: Step, context: Context) -> str:
+    v1 = step.options.get("dialect") == "v1"
+    if v1:
+        ensure_v1_target(context, step)
+    mode = step.options["mode"]
+    flag = "--auto" if mode == "auto" else "--report"
+    problems: list[str] = []
+    found = 0
+    for deployment in deployments_now(step, context):
+        argv = [*step.argv, deployment, flag] if v1 else [*step.argv[:3], "-d", deployment, *step.argv[3:], flag]
+        completed = context.executor.run(argv)
+        listed = (parsers.parse_v1_problems(completed.stdout) if v1 else
+                  parsers.parse_problems(completed.stdout) if completed.stdout.strip().startswith("{") else [])
+        found += len(listed)
+        problems += [f"{deployment}: {p['description']}" for p in listed]
+        if completed.code != 0 and not (mode == "report" and listed):
+            diagnosis = diagnose_bosh(completed.stdout, completed.stderr, json_output=not v1)
+            raise StepFailed(diagnosis.reason, diagnosis.message(f"{step.name} of {deployment}"), soft=True)
+    record(context, "problems", problems)
+    summary(context)["problemsFound"] = found
+    if mode == "auto":
+        summary(context)["problemsResolved"] = found
+        return f"{found} problems found and resolved" if found else "no problems found"
+    if found:
+        raise StepFailed("CloudCheckProblemsFound", f"{step.name} failed: cloud-check found {found} problems "
+                                                    "(listed in status.problems). Resolve them with `bosh "
+                                                    "cloud-check`, or restore with spec.cloudCheck: auto.", soft=True)
+    return "no problems found"
+
+
+def verify_instances(step: Step, context: Context) -> str:
+    v1 = step.options.get("dialect") == "v1"
+    if v1:
+        ensure_v1_target(context, step)
+    completed = run_bosh(step, context, step.argv)
+    instances = parsed(step, parsers.parse_v1_instances if v1 else parsers.parse_instances, completed.stdout)
+    processes = [(i, name, state) for i in instances for name, state in i.processes.items()]
+    failing = [f"{i.deployment} {i.instance} {name}: {state}" for i, name, state in processes if state != "running"]
+    failing += [f"{i.deployment} {i.instance}: {i.state}" for i in instances
+                if not i.processes and i.state != "running"]
+    running = len(processes) - len([p for p in processes if p[2] != "running"])
+    summary(context).update(processesRunning=running, processesFailing=len(failing))
+    if failing:
+        record(context, "failing", [*context.reporter.extra.get("failing", []), *failing])
+        raise StepFailed("ProcessesFailing", f"{step.name} failed: {len(failing)} processes or instances are not "
+                                             f"running ({'; '.join(failing[:5])}); check them with `bosh instances "
+                                             "--ps` before deploying", soft=True)
+    deployments = len({i.deployment for i in instances})
+    return f"{running} processes running on {len(instances)} instances in {deployments} deployments"
+
+
+ACTIONS: dict[str, Any] = {
+    "restore-precheck": precheck, "verify-artifact": verify_artifact, "restore-database": restore_database,
+    "list-expected": list_expected, "upload": upload, "cloud-check": cloud_check,
+    "verify-instances": verify_instances,
+}

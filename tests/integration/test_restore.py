@@ -1,0 +1,273 @@
+"""DirectorRestore end to end: back up, lose the director, deploy a fresh one, restore,
+and compare the two directors' state field by field."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from boshsim.fixtures import SimulatedDirector
+from boshsim.k8s import API, backup, get, register, wait_phase
+
+NS = "restores"
+
+
+@pytest.fixture(scope="module")
+def ns(harness: Any) -> str:
+    return str(harness.create_namespace(NS))
+
+
+def restore(name: str, director: str, source: dict[str, Any], artifacts: Any, **spec: Any) -> dict[str, Any]:
+    base = f"http://127.0.0.1:{artifacts.port}"
+    reupload = {"stemcellUrlPattern": f"{base}/{{name}}-{{version}}.tgz",
+                "releaseUrlPattern": f"{base}/{{name}}-{{version}}.tgz"}
+    return {"apiVersion": API, "kind": "DirectorRestore", "metadata": {"name": name, "namespace": NS},
+            "spec": {"directorRef": {"name": director}, "source": source, "reupload": reupload, **spec}}
+
+
+def backed_up(harness: Any, make_director: Any, name: str, mode: str = "uaa",
+              **backup_spec: Any) -> tuple[SimulatedDirector, dict[str, Any]]:
+    director, _ = make_director(mode=mode)
+    register(harness, NS, director, name, ssh=mode == "uaa")
+    harness.apply(backup(f"{name}-1", NS, name, **backup_spec))
+    status = wait_phase(harness, "DirectorBackup", NS, f"{name}-1")["status"]
+    assert status["phase"] == "Succeeded", status
+    return director, director.snapshot()
+
+
+def disaster(director: SimulatedDirector, harness: Any) -> SimulatedDirector:
+    """The director and its disk are gone; a fresh one is deployed at the same address."""
+    director.destroy()
+    fresh = director.replacement(harness.workdir / "sim" / f"fresh-{director.port}").start()
+    assert fresh.snapshot()["deployments"] == []
+    return fresh
+
+
+def restored(harness: Any, name: str) -> dict[str, Any]:
+    status = wait_phase(harness, "DirectorRestore", NS, name, timeout=240)["status"]
+    return dict(status)
+
+
+def test_bbr_restore_loses_nothing(harness: Any, ns: str, make_director: Any, artifacts: Any) -> None:
+    director, before = backed_up(harness, make_director, "alpha")
+    fresh = disaster(director, harness)
+    try:
+        harness.apply(restore("alpha-r1", "alpha", {"backupRef": {"name": "alpha-1"}}, artifacts))
+        status = restored(harness, "alpha-r1")
+        assert status["phase"] == "Succeeded", json.dumps(status, indent=1)
+        assert [(s["name"], s["state"]) for s in status["steps"]] == [
+            ("Precheck", "Succeeded"), ("VerifyArtifact", "Succeeded"), ("RestoreDatabase", "Succeeded"),
+            ("ListExpected", "Succeeded"), ("UploadStemcells", "Succeeded"), ("UploadReleases", "Succeeded"),
+            ("CloudCheck", "Succeeded"), ("VerifyInstances", "Succeeded")]
+        assert fresh.snapshot() == before  # the database, every blob, credhub and uaa
+        assert status["summary"]["processesRunning"] == 12 and status["summary"]["processesFailing"] == 0
+        assert status["summary"]["stemcellsUploaded"] == 2 and status["summary"]["releasesUploaded"] == 4
+        assert status["source"]["backup"] == "alpha-1" and status["source"]["method"] == "bbr"
+        assert status["reason"] == "Restored"
+        uploads = next(s for s in status["steps"] if s["name"] == "UploadReleases")
+        assert (uploads["itemsDone"], uploads["itemsTotal"], uploads["itemsFailed"]) == (4, 4, 0)
+    finally:
+        fresh.stop()
+
+
+def test_v1_restore_needs_and_does_the_reupload(harness: Any, ns: str, make_director: Any, artifacts: Any) -> None:
+    director, before = backed_up(harness, make_director, "legacy", mode="basic", method="v1")
+    fresh = disaster(director, harness)
+    try:
+        harness.apply(restore("legacy-r1", "legacy", {"backupRef": {"name": "legacy-1"}}, artifacts))
+        status = restored(harness, "legacy-r1")
+        assert status["phase"] == "Succeeded", json.dumps(status, indent=1)
+        after = fresh.snapshot()
+        # every blob came back through `bosh upload ... --fix`: the v1 backup had none
+        assert all(row["blob"] == row["sha1"] for row in after["stemcells"] + after["releases"])
+        assert {k: v for k, v in after.items() if k not in ("credhub", "uaa")} == \
+            {k: v for k, v in before.items() if k not in ("credhub", "uaa")}
+        assert len(status["uploaded"]) == 6
+    finally:
+        fresh.stop()
+
+
+def test_cluster_lost_too_restore_from_storage_and_path(harness: Any, ns: str, make_director: Any,
+                                                        artifacts: Any) -> None:
+    director, before = backed_up(harness, make_director, "beta")
+    path = get(harness, "DirectorBackup", NS, "beta-1")["status"]["artifact"]["path"]
+    harness.kubectl("delete", "dbk", "beta-1", "-n", NS)  # Retain: the artifact stays
+    fresh = disaster(director, harness)
+    try:
+        harness.apply(restore("beta-r1", "beta", {"path": path, "storage": {"pvc": {"claimName": "backups"}}},
+                              artifacts))
+        status = restored(harness, "beta-r1")
+        assert status["phase"] == "Succeeded", json.dumps(status, indent=1)
+        assert fresh.snapshot() == before
+        assert status["source"]["method"] == "bbr" and "backup" not in status["source"]
+    finally:
+        fresh.stop()
+
+
+def failed_restore(harness: Any, name: str) -> dict[str, Any]:
+    status = restored(harness, name)
+    assert status["phase"] == "Failed", json.dumps(status, indent=1)
+    return status
+
+
+def test_a_backup_that_did_not_succeed_cannot_be_restored(harness: Any, ns: str, artifacts: Any) -> None:
+    harness.apply(backup("never-1", NS, "nobody"))
+    wait_phase(harness, "DirectorBackup", NS, "never-1")
+    harness.apply(restore("never-r1", "nobody", {"backupRef": {"name": "never-1"}}, artifacts))
+    status = failed_restore(harness, "never-r1")
+    assert status["reason"] == "BackupNotSucceeded"
+    assert 'spec.source.backupRef: DirectorBackup "never-1" is Failed, not Succeeded' in status["message"]
+
+
+def test_tampered_artifact_fails_before_touching_the_director(harness: Any, ns: str, make_director: Any,
+                                                                artifacts: Any) -> None:
+    director, _ = backed_up(harness, make_director, "gamma")
+    artifact = get(harness, "DirectorBackup", NS, "gamma-1")["status"]["artifact"]
+    tar = Path(harness.node_root) / "pvcs" / NS / "backups" / artifact["path"] / "bbr" / "bosh-0-director.tar"
+    data = bytearray(tar.read_bytes())
+    data[700] ^= 0xFF
+    tar.write_bytes(bytes(data))
+    fresh = disaster(director, harness)
+    try:
+        untouched = fresh.snapshot()
+        harness.apply(restore("gamma-r1", "gamma", {"backupRef": {"name": "gamma-1"}}, artifacts))
+        status = failed_restore(harness, "gamma-r1")
+        assert status["reason"] == "ChecksumMismatch"
+        failed_step = next(s for s in status["steps"] if s["state"] == "Failed")
+        assert failed_step["name"] == "VerifyArtifact"
+        assert "bbr/bosh-0-director.tar" in failed_step["message"] and "not touched" in failed_step["message"]
+        assert fresh.snapshot() == untouched
+    finally:
+        fresh.stop()
+
+
+def test_a_director_with_deployments_is_refused_without_force(harness: Any, ns: str, make_director: Any,
+                                                               artifacts: Any) -> None:
+    director, before = backed_up(harness, make_director, "delta")
+    harness.apply(restore("delta-r1", "delta", {"backupRef": {"name": "delta-1"}}, artifacts))
+    status = failed_restore(harness, "delta-r1")
+    assert status["reason"] == "DirectorNotEmpty"
+    assert "already has 3 deployments" in status["message"] and "spec.force" in status["message"]
+    assert director.snapshot() == before
+
+
+def test_cloud_check_problems_are_listed_in_report_mode(harness: Any, ns: str, make_director: Any,
+                                                         artifacts: Any) -> None:
+    director, before = backed_up(harness, make_director, "eps")
+    web = next(d for d in before["deployments"] if d["name"] == "web")
+    fresh = disaster(director, harness)
+    fresh.break_vm(web["instances"][0]["vm_cid"], missing=True)  # the IaaS lost a VM meanwhile
+    try:
+        harness.apply(restore("eps-r1", "eps", {"backupRef": {"name": "eps-1"}}, artifacts))
+        status = failed_restore(harness, "eps-r1")
+        assert status["reason"] == "CloudCheckProblemsFound"
+        assert status["summary"]["problemsFound"] == 1
+        assert status["problems"] == [f"web: VM for 'web/{web['instances'][0]['id']} (0)' with cloud ID "
+                                      f"'{web['instances'][0]['vm_cid']}' missing."]
+        steps = {s["name"]: s["state"] for s in status["steps"]}
+        assert steps["CloudCheck"] == "Failed" and steps["VerifyInstances"] in ("Succeeded", "Failed")
+        assert "spec.cloudCheck: auto" in status["message"]
+    finally:
+        fresh.stop()
+
+
+def test_restore_spec_is_immutable_and_a_finished_restore_never_runs_again(harness: Any, ns: str) -> None:
+    body = get(harness, "DirectorRestore", NS, "never-r1")
+    jobs_before = harness.kubectl("get", "jobs", "-n", NS, "-l", "bosh-backup.dev/name=never-r1", "-o",
+                                  "name").stdout
+    harness.apply(body | {"metadata": {"name": "never-r1", "namespace": NS}})  # GitOps re-applies it
+    again = get(harness, "DirectorRestore", NS, "never-r1")
+    assert again["status"]["phase"] == "Failed"
+    assert harness.kubectl("get", "jobs", "-n", NS, "-l", "bosh-backup.dev/name=never-r1", "-o",
+                           "name").stdout == jobs_before
+
+
+def wait_until(harness: Any, name: str, check: Any, what: str) -> dict[str, Any]:
+    from harness.cluster import wait_for
+
+    found: dict[str, Any] = wait_for(what, lambda: (s := get(harness, "DirectorRestore", NS, name).get(
+        "status") or {}) and check(s) and s, timeout=120, interval=0.1)
+    return found
+
+
+def upload_tasks(director: SimulatedDirector) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for task in director.state.db()["tasks"]:
+        if task["description"] in ("create release", "create stemcell from remote url") and task["state"] == "done":
+            counts[task["result"]] = counts.get(task["result"], 0) + 1
+    return counts
+
+
+def test_a_pod_killed_during_uploads_resumes_without_uploading_twice(harness: Any, ns: str, make_director: Any,
+                                                                       artifacts: Any) -> None:
+    director, _ = backed_up(harness, make_director, "zeta", mode="basic", method="v1")
+    fresh = disaster(director, harness)
+    try:
+        fresh.set_faults(slow_seconds=0.15)
+        harness.apply(restore("zeta-r1", "zeta", {"backupRef": {"name": "zeta-1"}}, artifacts))
+        wait_until(harness, "zeta-r1", lambda s: any(
+            step["name"] == "UploadReleases" and step.get("itemsDone", 0) >= 1 for step in s.get("steps", [])),
+            "the first release to be uploaded")
+        pod = json.loads(harness.kubectl("get", "pods", "-n", NS, "-l", "bosh-backup.dev/name=zeta-r1", "-o",
+                                         "json").stdout)["items"][0]["metadata"]["name"]
+        harness.kubectl("delete", "pod", pod, "-n", NS, "--wait=true", "--timeout=60s")
+        recorded = list(get(harness, "DirectorRestore", NS, "zeta-r1")["status"]["uploaded"])
+        assert any(item.startswith("release:") for item in recorded)
+        fresh.set_faults()
+        status = restored(harness, "zeta-r1")
+        assert status["phase"] == "Succeeded", json.dumps(status, indent=1)
+        releases = next(s for s in status["steps"] if s["name"] == "UploadReleases")
+        assert releases["attempts"] == 2
+        stemcells = next(s for s in status["steps"] if s["name"] == "UploadStemcells")
+        assert stemcells["attempts"] == 1, "a step that had succeeded is not run again"
+        counts = upload_tasks(fresh)
+        for item in recorded:  # recorded as uploaded before the kill: never again
+            kind, _, name_version = item.partition(":")
+            assert counts[f"/{kind}s/{name_version}"] == 1, counts
+        assert all(count <= 2 for count in counts.values())  # at most the one cut mid-way, again
+        after = fresh.snapshot()
+        assert all(row["blob"] == row["sha1"] for row in after["releases"] + after["stemcells"])
+    finally:
+        fresh.stop()
+
+
+def test_operator_restart_mid_restore(harness: Any, ns: str, make_director: Any, artifacts: Any) -> None:
+    director, before = backed_up(harness, make_director, "eta")
+    fresh = disaster(director, harness)
+    try:
+        fresh.set_faults(slow_seconds=0.1)
+        harness.apply(restore("eta-r1", "eta", {"backupRef": {"name": "eta-1"}}, artifacts))
+        wait_until(harness, "eta-r1", lambda s: any(
+            step["name"] == "UploadStemcells" and step["state"] == "Running" for step in s.get("steps", [])),
+            "uploads to start")
+        harness.stop_operator()
+        fresh.set_faults()
+        harness.start_operator()
+        status = restored(harness, "eta-r1")
+        assert status["phase"] == "Succeeded", json.dumps(status, indent=1)
+        assert fresh.snapshot() == before
+        jobs = harness.kubectl("get", "jobs", "-n", NS, "-l", "bosh-backup.dev/name=eta-r1", "-o", "name").stdout
+        assert len(jobs.split()) == 1
+    finally:
+        fresh.stop()
+
+
+def test_restore_and_backup_share_the_director_lock(harness: Any, ns: str, make_director: Any,
+                                                     artifacts: Any) -> None:
+    director, _ = backed_up(harness, make_director, "theta")
+    fresh = disaster(director, harness)
+    try:
+        fresh.set_faults(slow_seconds=0.1)
+        harness.apply(restore("theta-r1", "theta", {"backupRef": {"name": "theta-1"}}, artifacts))
+        wait_until(harness, "theta-r1", lambda s: s.get("phase") == "Running", "the restore to run")
+        harness.apply(backup("theta-2", NS, "theta"))
+        waiting = wait_phase(harness, "DirectorBackup", NS, "theta-2", ("Pending",))["status"]
+        assert "DirectorRestore/theta-r1" in waiting["message"]
+        fresh.set_faults()
+        assert restored(harness, "theta-r1")["phase"] == "Succeeded"
+        assert wait_phase(harness, "DirectorBackup", NS, "theta-2", timeout=120)["status"]["phase"] == "Succeeded"
+    finally:
+        fresh.stop()
