@@ -364,14 +364,22 @@ def test_artifact_corrupted_in_flight_is_never_marked_succeeded(harness: Any, ns
     assert get(harness, "Director", ns, "flaky")["status"].get("lastSuccessfulBackup") is None
 
 
-def test_metrics_count_runs_and_last_success(harness: Any, ns: str) -> None:
+def test_metrics_count_runs_and_last_success(harness: Any, ns: str, make_director: Any) -> None:
     import urllib.request
 
+    director, _ = make_director(seeded=False)
+    register(harness, ns, director, "counted")
+    harness.apply(backup("counted-1", ns, "counted"))
+    harness.apply(backup("counted-2", ns, "nobody-here"))
+    assert wait_phase(harness, "DirectorBackup", ns, "counted-1")["status"]["phase"] == "Succeeded"
+    wait_phase(harness, "DirectorBackup", ns, "counted-2")
     text = urllib.request.urlopen(f"http://127.0.0.1:{harness.metrics_port}/metrics", timeout=5).read().decode()
-    assert f'bosh_backup_runs_total{{director="prod",kind="DirectorBackup",namespace="{ns}",result="Succeeded"}}' \
-        in text
-    assert f'bosh_backup_last_success_timestamp_seconds{{director="prod",namespace="{ns}"}}' in text
-    assert 'result="Failed"' in text
+    labels = f'director="counted",kind="DirectorBackup",namespace="{ns}"'
+    assert f'bosh_backup_runs_total{{{labels},result="Succeeded"}} 1.0' in text
+    assert f'bosh_backup_runs_total{{director="nobody-here",kind="DirectorBackup",namespace="{ns}",' \
+           f'result="Failed"}} 1.0' in text
+    assert f'bosh_backup_last_success_timestamp_seconds{{director="counted",namespace="{ns}"}}' in text
+    assert f'bosh_backup_artifact_bytes{{director="counted",namespace="{ns}"}}' in text
 
 
 def test_earlier_artifacts_untouched_and_operator_alive(harness: Any, ns: str) -> None:
