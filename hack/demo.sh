@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The embedded default: a local control plane with the CRDs, the node agent and the
-# operator (under its own RBAC), printing how to use kubectl on it. Ctrl-C stops it.
+# The embedded default: a local control plane with the operator, a simulated BOSH
+# director; a backup, a disaster, a restore, and the proof that nothing was lost.
+# With a terminal the cluster stays up for kubectl until Ctrl-C; --exit stops at the end.
+# (A bare cluster with the operator: PYTHONPATH=tests .venv/bin/python -m harness up)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash hack/setup.sh
 export PYTHONPATH="$PWD/tests"
-exec .venv/bin/python -m harness up "$@"
+exec .venv/bin/python -m harness.demo "$@"

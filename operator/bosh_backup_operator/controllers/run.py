@@ -101,6 +101,8 @@ class RunController:
         generation = meta.get("generation")
         stamp = now_iso()
         status = {"phase": "Failed", "reason": reason, "message": message, "completionTime": stamp}
+        if holding_lock:  # free the director before anyone can read that the run ended
+            self.release(run)
         start = (run.get("status") or {}).get("startTime")
         if start:
             status["duration"] = duration_text(seconds_between(start, stamp))
@@ -109,8 +111,6 @@ class RunController:
             condition("Running", False, reason, "the run ended", generation=generation)])
         self.kube.event(run, "Warning", reason, message)
         metrics.RUNS.labels(self.kind, meta["namespace"], run["spec"]["directorRef"]["name"], "Failed").inc()
-        if holding_lock:
-            self.release(run)
         runs.record_on_director(self.kube, run, "Failed", stamp)
         log.info("%s %s/%s failed: %s: %s", self.kind, meta["namespace"], meta["name"], reason, message)
         return "Failed"
@@ -229,6 +229,7 @@ class RunController:
         stamp = now_iso()
         start = (run.get("status") or {}).get("startTime") or stamp
         status, reason, message, warned = self.succeeded(run, outcome)
+        self.release(run)  # free the director before anyone can read that the run ended
         status.update(phase="Succeeded", reason=reason, message=message, completionTime=stamp,
                       duration=duration_text(seconds_between(start, stamp)))
         progress = dict((run.get("status") or {}).get("progress") or {})
@@ -240,7 +241,6 @@ class RunController:
         self.kube.event(run, "Warning" if warned else "Normal", reason, message)
         metrics.RUNS.labels(self.kind, namespace, director, "Succeeded").inc()
         metrics.DURATION.labels(self.kind).observe(seconds_between(start, stamp))
-        self.release(run)
         self.after_success(run, outcome, stamp)
         log.info("%s %s/%s succeeded: %s", self.kind, namespace, meta["name"], message)
         return "Succeeded"
@@ -270,6 +270,7 @@ class RunController:
                 self.write(run, {"reason": "Cancelling", "message": message},
                            [condition("Running", True, "Cancelling", message, generation=generation)])
             return "Running"
+        self.release(run)  # free the director before anyone can read that the run ended
         had_run = bool((run.get("status") or {}).get("jobName"))
         message = ("cancelled by spec.cancel: the runner pod was stopped and ran its cleanup"
                    if had_run else "cancelled by spec.cancel before it started")
@@ -280,5 +281,4 @@ class RunController:
         self.kube.event(run, "Normal", "Cancelled", message)
         metrics.RUNS.labels(self.kind, run["metadata"]["namespace"], run["spec"]["directorRef"]["name"],
                             "Cancelled").inc()
-        self.release(run)
         return "Cancelled"

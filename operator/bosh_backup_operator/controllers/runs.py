@@ -62,7 +62,8 @@ def holder_alive(kube: Kube, namespace: str) -> Callable[[str], bool]:
         if body is not None and (body.get("status") or {}).get("phase") not in TERMINAL:
             return True
         pods = kube.get(kube.core("pods", namespace), labelSelector=f"{LABEL_KIND}={kind},{LABEL_NAME}={name}")
-        return bool((pods or {}).get("items"))
+        return any((pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+                   for pod in (pods or {}).get("items", []))
     return alive
 
 
