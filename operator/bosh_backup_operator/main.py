@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 from typing import Any
@@ -15,12 +16,15 @@ from .config import OperatorConfig
 from .controllers.backup import TERMINAL, BackupController
 from .controllers.restore import RestoreController
 from .controllers.run import RunController
+from .controllers.schedule import ScheduleController
 from .jobs import LABEL_KIND, LABEL_NAME, MANAGED_BY
+from .planning.schedule import SCHEDULE_LABEL
 from .status import condition, conditions_changed, merge_conditions
 
 DIRECTORS = (GROUP, VERSION, "directors")
 BACKUPS = (GROUP, VERSION, "directorbackups")
 RESTORES = (GROUP, VERSION, "directorrestores")
+SCHEDULES = (GROUP, VERSION, "directorbackupschedules")
 RECHECK_SECONDS = float(os.environ.get("BOSH_BACKUP_RECHECK_SECONDS", "30"))
 SAFETY_NET_SECONDS = float(os.environ.get("BOSH_BACKUP_SAFETY_NET_SECONDS", "10"))
 
@@ -124,3 +128,39 @@ def backup_deleted(body: kopf.Body, **_: Any) -> None:
     """deletionPolicy Delete: the artifact goes with the resource."""
     if not backups().delete_artifact(dict(body)):
         raise kopf.TemporaryError("waiting for the artifact's deletion Job", delay=2)
+
+
+# -- DirectorBackupSchedule --------------------------------------------------------------------------
+
+@functools.cache
+def schedules() -> ScheduleController:
+    return ScheduleController(kube.api())
+
+
+@kopf.daemon(*SCHEDULES, cancellation_timeout=5.0)
+async def schedule_daemon(stopped: kopf.DaemonStopped, **kwargs: Any) -> None:
+    """Sleeps until the schedule's next time (at most a minute), then acts: a fleet of idle
+    schedules costs sleeping tasks, not polling."""
+    while not stopped:
+        delay = await asyncio.to_thread(schedules().reconcile, kwargs["namespace"], kwargs["name"])
+        await stopped.wait(delay + 0.01)
+
+
+@kopf.on.create(*SCHEDULES)
+@kopf.on.update(*SCHEDULES)
+def schedule_changed(**kwargs: Any) -> None:
+    """Spec or annotations changed (suspend, run-now, retention): act now, not at the next time."""
+    schedules().reconcile(kwargs["namespace"], kwargs["name"])
+
+
+@kopf.on.field(*BACKUPS, field="status.phase", labels={SCHEDULE_LABEL: kopf.PRESENT})
+def scheduled_backup_moved(**kwargs: Any) -> None:
+    """A scheduled backup started or ended: its schedule's status and retention follow."""
+    if kwargs["namespace"]:
+        schedules().reconcile(kwargs["namespace"], dict(kwargs["labels"])[SCHEDULE_LABEL])
+
+
+@kopf.on.delete(*SCHEDULES, when=lambda spec, **_: bool(spec.get("deleteBackupsWithSchedule")))
+def schedule_deleted(body: kopf.Body, **_: Any) -> None:
+    """Only when asked: a GitOps prune of a schedule must not wipe its backups."""
+    schedules().delete_backups(dict(body))

@@ -7,16 +7,18 @@ import kopf
 from . import GROUP
 
 FINALIZER = f"{GROUP}/finalizer"
+KOPF_PREFIX = f"kopf.{GROUP}"
 COMPONENT = "bosh-backup-operator"
 
 
 def configure(settings: kopf.OperatorSettings) -> None:
     settings.persistence.finalizer = FINALIZER
-    # kopf's bookkeeping goes to annotations under our prefix, never into status,
-    # whose schema is ours and pruned by the apiserver.
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    # kopf's bookkeeping goes to annotations under a prefix of its own, never into status
+    # (whose schema is ours and pruned by the apiserver). Not bosh-backup.dev/ itself: kopf
+    # ignores changes to annotations under its prefix, and bosh-backup.dev/run-now is a user's.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=GROUP, key="last-handled-configuration")
+        prefix=KOPF_PREFIX, key="last-handled-configuration")
     settings.posting.reporting_component = COMPONENT
     settings.posting.level = 30  # only warnings become Events by themselves; the rest we post
     settings.execution.max_workers = 16

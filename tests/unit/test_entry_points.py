@@ -35,5 +35,5 @@ def test_kopf_settings_use_our_names() -> None:
     configure(settings)
     assert settings.persistence.finalizer == FINALIZER == "bosh-backup.dev/finalizer"
     assert isinstance(settings.persistence.progress_storage, kopf.AnnotationsProgressStorage)
-    assert settings.persistence.progress_storage.prefix == "bosh-backup.dev"
+    assert settings.persistence.progress_storage.prefix == "kopf.bosh-backup.dev"
     assert settings.posting.reporting_component == "bosh-backup-operator"

@@ -462,6 +462,8 @@ def schedule_schema() -> Schema:
         "active": array("Backups of this schedule still pending or running.",
                         string("DirectorBackup name.", max_length=253), max_items=100,
                         list_type="atomic"),
+        "lastRunNow": string("The value of the bosh-backup.dev/run-now annotation last acted upon.",
+                             max_length=253),
         "lastSkipped": obj("The most recent fire time that did not create a backup.", {
             "time": timestamp("The scheduled time."),
             "reason": string("Why, e.g. ConcurrencyForbid or MissedDeadline.", max_length=128),

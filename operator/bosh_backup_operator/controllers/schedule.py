@@ -1,0 +1,168 @@
+"""DirectorBackupSchedule: create backups at their times, at most once each, and prune."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import threading
+from typing import Any
+
+from .. import API_VERSION
+from ..kube import ApiError, Kube
+from ..planning.retention import BackupRecord, Policy, to_delete
+from ..planning.schedule import (
+    RUN_NOW_ANNOTATION,
+    SCHEDULE_LABEL,
+    ScheduleError,
+    backup_name,
+    decide,
+    effective_schedule,
+    run_now_name,
+    zone,
+)
+from ..status import condition, merge_conditions, now_iso
+
+log = logging.getLogger("bosh-backup")
+KIND = "DirectorBackupSchedule"
+TERMINAL = ("Succeeded", "Failed", "Cancelled")
+MAX_SLEEP = 60.0
+
+
+def parse_time(text: str | None) -> datetime.datetime | None:
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+
+
+def iso(moment: datetime.datetime) -> str:
+    return now_iso(moment)
+
+
+class ScheduleController:
+    def __init__(self, kube: Kube):
+        self.kube = kube
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def _lock(self, namespace: str, name: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault((namespace, name), threading.Lock())
+
+    def reconcile(self, namespace: str, name: str, now: datetime.datetime | None = None) -> float:
+        """Acts on the schedule at `now`; returns the seconds until it should look again."""
+        with self._lock(namespace, name):
+            body = self.kube.get(self.kube.custom(KIND, namespace, name))
+            if body is None or body["metadata"].get("deletionTimestamp"):
+                return MAX_SLEEP
+            return self._reconcile(body, now or datetime.datetime.now(datetime.UTC))
+
+    def _reconcile(self, body: dict[str, Any], now: datetime.datetime) -> float:
+        meta, spec = body["metadata"], body["spec"]
+        status = dict(body.get("status") or {})
+        namespace, name = meta["namespace"], meta["name"]
+        generation = meta.get("generation")
+        try:
+            expression = effective_schedule(spec["schedule"], namespace, name)
+            tz = zone(spec.get("timeZone", "UTC"))
+        except ScheduleError as error:
+            self.write(body, {}, [condition("Ready", False, "InvalidSchedule", str(error), generation=generation)])
+            return MAX_SLEEP
+        backups = (self.kube.get(self.kube.custom("DirectorBackup", namespace),
+                                 labelSelector=f"{SCHEDULE_LABEL}={name}") or {}).get("items", [])
+        active = [b for b in backups if (b.get("status") or {}).get("phase") not in TERMINAL]
+        last = parse_time(status.get("lastScheduleTime")) or parse_time(meta["creationTimestamp"])
+        assert last is not None
+        decision = decide(expression, tz, last, now, spec.get("startingDeadlineSeconds"), spec.get("suspend", False))
+        updates: dict[str, Any] = {"effectiveSchedule": expression, "nextScheduleTime": iso(decision.next_time)}
+        if decision.fire:
+            updates["lastScheduleTime"] = iso(decision.fire)
+            policy = spec.get("concurrencyPolicy", "Forbid")
+            if active and policy == "Forbid":
+                updates["lastSkipped"] = {"time": iso(decision.fire), "reason": "ConcurrencyForbid"}
+            else:
+                if active and policy == "Replace":
+                    for running in active:
+                        self.kube.merge(self.kube.custom("DirectorBackup", namespace, running["metadata"]["name"]),
+                                        {"spec": {"cancel": True}})
+                backups.append(self.create_backup(body, backup_name(name, decision.fire), decision.fire))
+        elif decision.skipped:
+            updates["lastScheduleTime"] = iso(decision.skipped)
+            updates["lastSkipped"] = {"time": iso(decision.skipped), "reason": decision.skip_reason}
+        run_now = (meta.get("annotations") or {}).get(RUN_NOW_ANNOTATION)
+        if run_now and run_now != status.get("lastRunNow"):
+            backups.append(self.create_backup(body, run_now_name(name, run_now), now))
+            updates["lastRunNow"] = run_now
+        backups = self.prune(body, backups, tz)
+        updates.update(self.summary(backups))
+        message = "suspended" if spec.get("suspend") else f"next backup at {updates['nextScheduleTime']}"
+        self.write(body, updates, [condition("Ready", True, "Suspended" if spec.get("suspend") else "Scheduled",
+                                             message, generation=generation)])
+        return max(0.0, min(MAX_SLEEP, (decision.next_time - datetime.datetime.now(datetime.UTC)).total_seconds()))
+
+    def create_backup(self, schedule: dict[str, Any], name: str, scheduled: datetime.datetime) -> dict[str, Any]:
+        """A backup from the template; its name is deterministic, so a second try finds it."""
+        meta, spec = schedule["metadata"], schedule["spec"]
+        template = spec.get("backupTemplate") or {}
+        template_meta = template.get("metadata") or {}
+        body = {
+            "apiVersion": API_VERSION, "kind": "DirectorBackup",
+            "metadata": {"name": name, "namespace": meta["namespace"],
+                         "labels": {**(template_meta.get("labels") or {}), SCHEDULE_LABEL: meta["name"]},
+                         "annotations": {**(template_meta.get("annotations") or {}),
+                                         "bosh-backup.dev/scheduled-time": iso(scheduled)}},
+            "spec": {**(template.get("spec") or {}), "directorRef": spec["directorRef"]},
+        }
+        try:
+            created = self.kube.create(self.kube.custom("DirectorBackup", meta["namespace"]), body)
+            log.info("%s %s/%s created DirectorBackup %s", KIND, meta["namespace"], meta["name"], name)
+            return created
+        except ApiError as error:
+            if error.status == 409:  # made by an earlier attempt: the same run, not a second one
+                return self.kube.get(self.kube.custom("DirectorBackup", meta["namespace"], name)) or body
+            raise
+
+    def prune(self, schedule: dict[str, Any], backups: list[dict[str, Any]], tz: Any) -> list[dict[str, Any]]:
+        spec = schedule["spec"]
+        retention = spec.get("retention") or {}
+        policy = Policy(retention.get("keepLast", 0), retention.get("keepDaily", 0), retention.get("keepWeekly", 0),
+                        retention.get("keepMonthly", 0), spec.get("failedBackupsHistoryLimit", 3))
+        records = []
+        for backup in backups:
+            status = backup.get("status") or {}
+            moment = parse_time(status.get("completionTime") or backup["metadata"].get("creationTimestamp"))
+            records.append(BackupRecord(backup["metadata"]["name"], status.get("phase") or "Pending",
+                                        moment or datetime.datetime.now(datetime.UTC)))
+        doomed = set(to_delete(records, policy, tz))
+        for name in doomed:
+            self.kube.delete(self.kube.custom("DirectorBackup", schedule["metadata"]["namespace"], name))
+            log.info("%s %s pruned DirectorBackup %s", KIND, schedule["metadata"]["name"], name)
+        return [b for b in backups if b["metadata"]["name"] not in doomed]
+
+    @staticmethod
+    def summary(backups: list[dict[str, Any]]) -> dict[str, Any]:
+        def created(body: dict[str, Any]) -> str:
+            return str(body["metadata"].get("creationTimestamp") or "")
+        ordered = sorted(backups, key=lambda b: (created(b), b["metadata"]["name"]))
+        out: dict[str, Any] = {"active": [b["metadata"]["name"] for b in ordered
+                                          if (b.get("status") or {}).get("phase") not in TERMINAL]}
+        if ordered:
+            newest = ordered[-1]
+            phase = (newest.get("status") or {}).get("phase") or "Pending"
+            out["lastBackup"] = {"name": newest["metadata"]["name"], "phase": phase}
+        successes = [(b.get("status") or {}).get("completionTime") for b in ordered
+                     if (b.get("status") or {}).get("phase") == "Succeeded"]
+        if successes:
+            out["lastSuccessfulTime"] = max(s for s in successes if s)
+        return out
+
+    def write(self, body: dict[str, Any], updates: dict[str, Any], conditions: list[dict[str, Any]]) -> None:
+        status = dict(body.get("status") or {})
+        merged = merge_conditions(status.get("conditions"), conditions)
+        patch = {**updates, "conditions": merged, "observedGeneration": body["metadata"].get("generation")}
+        if all(status.get(key) == value for key, value in patch.items()):
+            return  # nothing changed: no write, so 500 idle schedules cost nothing
+        self.kube.patch_status(KIND, body["metadata"]["namespace"], body["metadata"]["name"], patch)
+
+    def delete_backups(self, schedule: dict[str, Any]) -> None:
+        namespace, name = schedule["metadata"]["namespace"], schedule["metadata"]["name"]
+        listing = self.kube.get(self.kube.custom("DirectorBackup", namespace), labelSelector=f"{SCHEDULE_LABEL}={name}")
+        for backup in (listing or {}).get("items", []):
+            self.kube.delete(self.kube.custom("DirectorBackup", namespace, backup["metadata"]["name"]))

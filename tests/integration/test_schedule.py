@@ -1,0 +1,102 @@
+"""DirectorBackupSchedule on the harness: fires, run-now, retention, deletion."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from typing import Any
+
+import pytest
+
+from boshsim.k8s import API, get, register, wait_phase
+from harness.cluster import wait_for
+
+NS = "schedules"
+
+
+@pytest.fixture(scope="module")
+def ns(harness: Any) -> str:
+    return str(harness.create_namespace(NS))
+
+
+def schedule(name: str, director: str, **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": API, "kind": "DirectorBackupSchedule", "metadata": {"name": name, "namespace": NS},
+            "spec": {"directorRef": {"name": director}, "schedule": "@daily-random", **spec}}
+
+
+def scheduled_backups(harness: Any, name: str) -> list[dict[str, Any]]:
+    listing = harness.admin.get(f"/apis/{API}/namespaces/{NS}/directorbackups",
+                                labelSelector=f"bosh-backup.dev/schedule={name}")
+    return sorted(listing["items"], key=lambda b: b["metadata"]["name"])
+
+
+def test_a_minute_schedule_fires_with_a_deterministic_name(harness: Any, ns: str) -> None:
+    harness.apply(schedule("every-minute", "nowhere", schedule="* * * * *", timeZone="Europe/Paris"))
+    backups = wait_for("the first fire", lambda: scheduled_backups(harness, "every-minute"), timeout=75)
+    first = backups[0]
+    scheduled = first["metadata"]["annotations"]["bosh-backup.dev/scheduled-time"]
+    moment = datetime.datetime.fromisoformat(scheduled.replace("Z", "+00:00"))
+    assert moment.second == 0
+    assert first["metadata"]["name"] == f"every-minute-{moment.strftime('%Y%m%d-%H%M')}"
+    status = get(harness, "DirectorBackupSchedule", NS, "every-minute")["status"]
+    assert status["lastScheduleTime"] == scheduled
+    assert status["effectiveSchedule"] == "* * * * *"
+    next_time = datetime.datetime.fromisoformat(status["nextScheduleTime"].replace("Z", "+00:00"))
+    assert (next_time - moment).total_seconds() == 60
+    harness.kubectl("patch", "dbs", "every-minute", "-n", NS, "--type=merge", "-p", '{"spec":{"suspend":true}}')
+
+
+def test_run_now_and_retention_keep_the_newest(harness: Any, ns: str, make_director: Any) -> None:
+    director, _ = make_director(seeded=False)
+    register(harness, NS, director, "nightly-dir")
+    harness.apply(schedule("nightly", "nightly-dir", retention={"keepLast": 1},
+                           backupTemplate={"metadata": {"labels": {"team": "platform"}},
+                                           "spec": {"deletionPolicy": "Delete"}}))
+    harness.kubectl("annotate", "dbs", "nightly", "-n", NS, "bosh-backup.dev/run-now=first", "--overwrite")
+    first = wait_for("a run-now backup", lambda: scheduled_backups(harness, "nightly"), timeout=30)[0]
+    assert first["metadata"]["labels"]["team"] == "platform"
+    assert first["spec"]["deletionPolicy"] == "Delete"
+    assert wait_phase(harness, "DirectorBackup", NS, first["metadata"]["name"])["status"]["phase"] == "Succeeded"
+    harness.kubectl("annotate", "dbs", "nightly", "-n", NS, "bosh-backup.dev/run-now=second", "--overwrite")
+    second = wait_for("a second run-now backup", lambda: [
+        b for b in scheduled_backups(harness, "nightly") if b["metadata"]["name"] != first["metadata"]["name"]],
+        timeout=30)[0]
+    assert wait_phase(harness, "DirectorBackup", NS, second["metadata"]["name"])["status"]["phase"] == "Succeeded"
+    wait_for("retention to prune the older", lambda: [b["metadata"]["name"] for b in
+                                                      scheduled_backups(harness, "nightly")]
+             == [second["metadata"]["name"]], timeout=60)
+    status = get(harness, "DirectorBackupSchedule", NS, "nightly")["status"]
+    assert status["lastBackup"]["name"] == second["metadata"]["name"]
+    assert status["lastSuccessfulTime"]
+    assert status["lastRunNow"] == "second"
+    # re-applying the same run-now value creates nothing more
+    harness.kubectl("annotate", "dbs", "nightly", "-n", NS, "bosh-backup.dev/run-now=second", "--overwrite")
+    assert len(scheduled_backups(harness, "nightly")) == 1
+
+
+def test_an_unknown_time_zone_is_reported_in_status(harness: Any, ns: str) -> None:
+    harness.apply(schedule("martian", "nowhere", timeZone="Mars/Olympus"))
+
+    def ready() -> dict[str, Any] | None:
+        conditions = (get(harness, "DirectorBackupSchedule", NS, "martian").get("status") or {}).get("conditions")
+        return next((c for c in conditions or [] if c["type"] == "Ready"), None)
+    condition = wait_for("a Ready condition", ready, timeout=30)
+    assert (condition["status"], condition["reason"]) == ("False", "InvalidSchedule")
+    assert condition["message"] == 'spec.timeZone: "Mars/Olympus" is not an IANA time zone'
+
+
+def test_deleting_a_schedule_keeps_its_backups_unless_asked(harness: Any, ns: str) -> None:
+    for name, delete in (("keeper", False), ("wiper", True)):
+        harness.apply(schedule(name, "nowhere", deleteBackupsWithSchedule=delete))
+        harness.kubectl("annotate", "dbs", name, "-n", NS, "bosh-backup.dev/run-now=once")
+        wait_for(f"{name}'s backup", lambda n=name: scheduled_backups(harness, n), timeout=30)
+        harness.kubectl("delete", "dbs", name, "-n", NS, "--timeout=60s")
+    assert len(scheduled_backups(harness, "keeper")) == 1
+    wait_for("the wiper's backups to go", lambda: not scheduled_backups(harness, "wiper"), timeout=30)
+
+
+def test_printer_columns(harness: Any, ns: str) -> None:
+    table = harness.kubectl("get", "dbs", "nightly", "-n", NS).stdout.splitlines()
+    assert table[0].split()[:5] == ["NAME", "DIRECTOR", "SCHEDULE", "SUSPEND", "LAST"]
+    row = table[1].split()
+    assert row[0] == "nightly" and row[1] == "nightly-dir" and json.dumps(row)
