@@ -138,19 +138,29 @@ def schedules() -> ScheduleController:
 
 
 @kopf.daemon(*SCHEDULES, cancellation_timeout=5.0)
-async def schedule_daemon(stopped: kopf.DaemonStopped, **kwargs: Any) -> None:
-    """Sleeps until the schedule's next time (at most a minute), then acts: a fleet of idle
-    schedules costs sleeping tasks, not polling."""
+async def schedule_daemon(stopped: kopf.DaemonStopped, memo: kopf.Memo, **kwargs: Any) -> None:
+    """Sleeps until the schedule's next time, then acts: a fleet of idle schedules costs
+    sleeping tasks, not polling. A change to the schedule wakes it early."""
+    wake = asyncio.Event()
+    memo["wake"] = (asyncio.get_running_loop(), wake)
     while not stopped:
         delay = await asyncio.to_thread(schedules().reconcile, kwargs["namespace"], kwargs["name"])
-        await stopped.wait(delay + 0.01)
+        wake.clear()
+        waiters = {asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stopped.wait())}
+        _, pending = await asyncio.wait(waiters, timeout=delay + 0.01, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in pending:
+            waiter.cancel()
 
 
 @kopf.on.create(*SCHEDULES)
 @kopf.on.update(*SCHEDULES)
-def schedule_changed(**kwargs: Any) -> None:
-    """Spec or annotations changed (suspend, run-now, retention): act now, not at the next time."""
+def schedule_changed(memo: kopf.Memo, **kwargs: Any) -> None:
+    """Spec or annotations changed (suspend, run-now, retention): act now, and let the
+    daemon recompute its next time."""
     schedules().reconcile(kwargs["namespace"], kwargs["name"])
+    if "wake" in memo:
+        loop, wake = memo["wake"]
+        loop.call_soon_threadsafe(wake.set)
 
 
 @kopf.on.field(*BACKUPS, field="status.phase", labels={SCHEDULE_LABEL: kopf.PRESENT})

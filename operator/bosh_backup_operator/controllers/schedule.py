@@ -25,7 +25,7 @@ from ..status import condition, merge_conditions, now_iso
 log = logging.getLogger("bosh-backup")
 KIND = "DirectorBackupSchedule"
 TERMINAL = ("Succeeded", "Failed", "Cancelled")
-MAX_SLEEP = 60.0
+MAX_SLEEP = 3600.0  # a daemon looks again at least hourly; changes wake it at once
 
 
 def parse_time(text: str | None) -> datetime.datetime | None:
