@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
 import os
 from typing import Any
@@ -137,6 +138,13 @@ def schedules() -> ScheduleController:
     return ScheduleController(kube.api())
 
 
+@functools.cache
+def schedule_executor() -> concurrent.futures.ThreadPoolExecutor:
+    """Schedule reconciles are I/O-bound and a fleet fires at the same second: they get
+    threads of their own rather than queueing behind every other handler in kopf's pool."""
+    return concurrent.futures.ThreadPoolExecutor(max_workers=48, thread_name_prefix="schedules")
+
+
 @kopf.daemon(*SCHEDULES, cancellation_timeout=5.0)
 async def schedule_daemon(stopped: kopf.DaemonStopped, memo: kopf.Memo, **kwargs: Any) -> None:
     """Sleeps until the schedule's next time, then acts: a fleet of idle schedules costs
@@ -144,7 +152,9 @@ async def schedule_daemon(stopped: kopf.DaemonStopped, memo: kopf.Memo, **kwargs
     wake = asyncio.Event()
     memo["wake"] = (asyncio.get_running_loop(), wake)
     while not stopped:
-        delay = await asyncio.to_thread(schedules().reconcile, kwargs["namespace"], kwargs["name"])
+        delay = await asyncio.get_running_loop().run_in_executor(
+            schedule_executor(), functools.partial(schedules().reconcile, kwargs["namespace"], kwargs["name"],
+                                                   body=dict(kwargs["body"])))
         wake.clear()
         waiters = {asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stopped.wait())}
         _, pending = await asyncio.wait(waiters, timeout=delay + 0.01, return_when=asyncio.FIRST_COMPLETED)

@@ -100,3 +100,37 @@ def test_printer_columns(harness: Any, ns: str) -> None:
     assert table[0].split()[:5] == ["NAME", "DIRECTOR", "SCHEDULE", "SUSPEND", "LAST"]
     row = table[1].split()
     assert row[0] == "nightly" and row[1] == "nightly-dir" and json.dumps(row)
+
+
+def seconds_to_boundary() -> float:
+    now = datetime.datetime.now(datetime.UTC)
+    return 60 - now.second - now.microsecond / 1e6
+
+
+def test_forbid_skips_a_time_that_passes_while_the_operator_restarts(harness: Any, ns: str,
+                                                                     make_director: Any) -> None:
+    import time
+
+    director, _ = make_director(seeded=False)
+    register(harness, NS, director, "busy-dir")
+    director.set_faults(slow_seconds=4)  # the first backup outlasts the next minute
+    harness.apply(schedule("forbid", "busy-dir", schedule="* * * * *", concurrencyPolicy="Forbid",
+                           startingDeadlineSeconds=120))
+    first = wait_for("the first fire", lambda: scheduled_backups(harness, "forbid"), timeout=75)[0]
+    time.sleep(max(0.0, seconds_to_boundary() - 3))
+    harness.stop_operator()  # down across the next fire time
+    time.sleep(6)
+    harness.start_operator()
+    try:
+        status = wait_for("the missed time to be judged", lambda: (s := get(
+            harness, "DirectorBackupSchedule", NS, "forbid").get("status") or {}).get("lastSkipped") and s,
+            timeout=60)
+        assert status["lastSkipped"]["reason"] == "ConcurrencyForbid"
+        assert status["lastSkipped"]["time"] > first["metadata"]["annotations"]["bosh-backup.dev/scheduled-time"]
+        assert [b["metadata"]["name"] for b in scheduled_backups(harness, "forbid")] == [first["metadata"]["name"]]
+        assert status["active"] == [first["metadata"]["name"]]
+    finally:
+        harness.kubectl("patch", "dbs", "forbid", "-n", NS, "--type=merge", "-p", '{"spec":{"suspend":true}}')
+        harness.kubectl("patch", "dbk", first["metadata"]["name"], "-n", NS, "--type=merge", "-p",
+                        '{"spec":{"cancel":true}}')
+        director.set_faults()

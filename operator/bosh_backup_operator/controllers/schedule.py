@@ -46,10 +46,14 @@ class ScheduleController:
         with self._guard:
             return self._locks.setdefault((namespace, name), threading.Lock())
 
-    def reconcile(self, namespace: str, name: str, now: datetime.datetime | None = None) -> float:
-        """Acts on the schedule at `now`; returns the seconds until it should look again."""
+    def reconcile(self, namespace: str, name: str, now: datetime.datetime | None = None,
+                  body: dict[str, Any] | None = None) -> float:
+        """Acts on the schedule at `now`; returns the seconds until it should look again.
+        body: the schedule as the caller already has it (kopf's live view), saving a read;
+        a stale one is safe, as backup names are deterministic."""
         with self._lock(namespace, name):
-            body = self.kube.get(self.kube.custom(KIND, namespace, name))
+            if body is None:
+                body = self.kube.get(self.kube.custom(KIND, namespace, name))
             if body is None or body["metadata"].get("deletionTimestamp"):
                 return MAX_SLEEP
             return self._reconcile(body, now or datetime.datetime.now(datetime.UTC))
@@ -65,19 +69,24 @@ class ScheduleController:
         except ScheduleError as error:
             self.write(body, {}, [condition("Ready", False, "InvalidSchedule", str(error), generation=generation)])
             return MAX_SLEEP
-        backups = (self.kube.get(self.kube.custom("DirectorBackup", namespace),
-                                 labelSelector=f"{SCHEDULE_LABEL}={name}") or {}).get("items", [])
-        active = [b for b in backups if (b.get("status") or {}).get("phase") not in TERMINAL]
         last = parse_time(status.get("lastScheduleTime")) or parse_time(meta["creationTimestamp"])
         assert last is not None
         decision = decide(expression, tz, last, now, spec.get("startingDeadlineSeconds"), spec.get("suspend", False))
+        policy = spec.get("concurrencyPolicy", "Forbid")
+        early = None
+        if decision.fire and policy == "Allow":  # nothing to check first: create at once
+            early = self.create_backup(body, backup_name(name, decision.fire), decision.fire)
+        backups = (self.kube.get(self.kube.custom("DirectorBackup", namespace),
+                                 labelSelector=f"{SCHEDULE_LABEL}={name}") or {}).get("items", [])
+        if early is not None and early["metadata"]["name"] not in {b["metadata"]["name"] for b in backups}:
+            backups.append(early)
+        active = [b for b in backups if (b.get("status") or {}).get("phase") not in TERMINAL]
         updates: dict[str, Any] = {"effectiveSchedule": expression, "nextScheduleTime": iso(decision.next_time)}
         if decision.fire:
             updates["lastScheduleTime"] = iso(decision.fire)
-            policy = spec.get("concurrencyPolicy", "Forbid")
-            if active and policy == "Forbid":
+            if early is None and active and policy == "Forbid":
                 updates["lastSkipped"] = {"time": iso(decision.fire), "reason": "ConcurrencyForbid"}
-            else:
+            elif early is None:
                 if active and policy == "Replace":
                     for running in active:
                         self.kube.merge(self.kube.custom("DirectorBackup", namespace, running["metadata"]["name"]),
