@@ -12,7 +12,6 @@ LAST_SUCCESS = Gauge("bosh_backup_last_success_timestamp_seconds",
                      "Completion time of the newest successful backup of a director", ["namespace", "director"])
 ARTIFACT_BYTES = Gauge("bosh_backup_artifact_bytes", "Size of the newest successful backup of a director",
                        ["namespace", "director"])
-ACTIVE = Gauge("bosh_backup_active_runs", "Runs pending or running", ["kind"])
 
 
 def serve(port: int) -> None:
