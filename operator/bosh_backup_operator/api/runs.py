@@ -101,9 +101,4 @@ def resolve_run(director_name: str, director_spec: dict[str, Any] | None, method
         storage=storage, ca=director_spec.get("caCert"), ssh=ssh, state_file=state_file)
 
 
-def storage_reference_problems(storage: dict[str, Any], lookup: Lookup, field_name: str) -> list[Problem]:
-    return find_problems(storage_references(field_name, storage), lookup)
-
-
-__all__ = ["KeyRef", "Problem", "Reference", "RunSettings", "duration_seconds", "resolve_run",
-           "storage_reference_problems"]
+__all__ = ["KeyRef", "Problem", "Reference", "RunSettings", "duration_seconds", "resolve_run"]

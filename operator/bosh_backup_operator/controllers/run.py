@@ -24,9 +24,9 @@ from ..outcome import Outcome, job_outcome, stuck_reason
 from ..planning.plan import Plan
 from ..status import condition, merge_conditions, now_iso
 from . import runs
+from .runs import TERMINAL
 
 log = logging.getLogger("bosh-backup")
-TERMINAL = ("Succeeded", "Failed", "Cancelled")
 STUCK_GRACE_SECONDS = 120
 
 

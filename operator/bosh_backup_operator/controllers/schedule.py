@@ -21,10 +21,10 @@ from ..planning.schedule import (
     zone,
 )
 from ..status import condition, merge_conditions, now_iso
+from .runs import TERMINAL
 
 log = logging.getLogger("bosh-backup")
 KIND = "DirectorBackupSchedule"
-TERMINAL = ("Succeeded", "Failed", "Cancelled")
 MAX_SLEEP = 3600.0  # a daemon looks again at least hourly; changes wake it at once
 
 

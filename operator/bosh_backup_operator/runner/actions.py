@@ -13,7 +13,7 @@ from ..bosh.diagnose import diagnose_bbr, diagnose_bosh
 from ..planning.plan import Step
 from ..storage import StorageError, open_store
 from .execute import Completed
-from .run import Context, StepFailed, now, runner_version
+from .run import Context, StepFailed, now, run_cleanup, runner_version
 
 STEMCELL_SOURCE = "https://bosh.io/d/stemcells/{name}?v={version}"
 
@@ -102,7 +102,7 @@ def bbr_backup(step: Step, context: Context) -> str:
 
     completed = context.executor.run(step.argv, on_line)
     if not parsers.bbr_artifact_usable(completed.code):
-        cleaned = context_cleanup(step, context)
+        cleaned = run_cleanup(step, context.executor)
         diagnosis = diagnose_bbr(completed.code, completed.stderr, step.cleanup, cleaned)
         raise StepFailed(diagnosis.reason, diagnosis.message(step.name))
     folders = [p for p in folder.iterdir() if p.is_dir()]
@@ -118,12 +118,6 @@ def bbr_backup(step: Step, context: Context) -> str:
         diagnosis = diagnose_bbr(completed.code, completed.stderr, step.cleanup, None)
         context.warnings.append(diagnosis.message(step.name))
     return f"bbr backup {produced.name}: {len(context.files)} files"
-
-
-def context_cleanup(step: Step, context: Context) -> bool | None:
-    if not step.cleanup:
-        return None
-    return context.executor.run(step.cleanup, check_stop=False).code == 0
 
 
 def v1_backup(step: Step, context: Context) -> str:

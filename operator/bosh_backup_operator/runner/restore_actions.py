@@ -10,8 +10,8 @@ from ..bosh import parsers
 from ..bosh.diagnose import diagnose_bbr, diagnose_bosh
 from ..planning.plan import Step
 from ..storage import StorageError, open_store
-from .actions import parsed, run_bosh
-from .run import Context, StepFailed
+from .actions import director_info, parsed, run_bosh
+from .run import Context, StepFailed, run_cleanup
 
 
 def summary(context: Context) -> dict[str, int]:
@@ -48,19 +48,13 @@ def ensure_v1_target(context: Context, step: Step) -> None:
 
 def precheck(step: Step, context: Context) -> str:
     v1 = step.options.get("dialect") == "v1"
-    if v1:
-        run_bosh(step, context, step.commands["target"])
-        info = parsed(step, parsers.parse_v1_status, run_bosh(step, context, step.commands["status"]).stdout)
-    else:
-        info = parsed(step, parsers.parse_env, run_bosh(step, context, step.commands["env"]).stdout)
-    if not info.logged_in:
-        raise StepFailed("DirectorAuthenticationFailed", f"{step.name} failed: the director answers but did not "
-                                                         f"accept the credentials (bosh reports user '{info.user}').")
+    director_info(step, context)  # answers, and accepts the credentials
+    info = context.director
     reader = parsers.parse_v1_deployments if v1 else parsers.parse_deployments
     deployments = parsed(step, reader, run_bosh(step, context, step.commands["deployments"]).stdout)
     if deployments and not step.options.get("force"):
         names = ", ".join(d["name"] for d in deployments[:10])
-        raise StepFailed("DirectorNotEmpty", f"{step.name} failed: Director {info.name} already has "
+        raise StepFailed("DirectorNotEmpty", f"{step.name} failed: Director {info['name']} already has "
                                              f"{len(deployments)} deployments ({names}); a restore replaces its "
                                              "database. Restore into a fresh director, or set spec.force: true "
                                              "in a new DirectorRestore.")
@@ -72,12 +66,11 @@ def precheck(step: Step, context: Context) -> str:
     if method == "v1" and "v1" not in context.plan.steps[2].commands:
         raise StepFailed("MethodNotSupported", f"{step.name} failed: the backup was made with bosh v1 `backup`; "
                                                "restore it into a Director with spec.cli: v1")
-    context.director = info.as_status()
     store = open_store(context.plan.storage, context.plan.artifact_path)
     context.reporter.extra["source"] = {"location": store.location, "method": method,
                                         **({"backup": context.plan.options["backup"]}
                                            if context.plan.options.get("backup") else {})}
-    return (f"Director {info.name} ({info.uuid}) answers with {len(deployments)} deployments; backup of "
+    return (f"Director {info['name']} ({info['uuid']}) answers with {len(deployments)} deployments; backup of "
             f"{manifest.get('director', {}).get('name', '?')} ({method}) found at {store.location}")
 
 
@@ -120,7 +113,7 @@ def restore_database(step: Step, context: Context) -> str:
         completed = context.executor.run(step.commands["bbr"], lambda stream, line: context.reporter.update(
             step.name, message=parsers.bbr_message(line) or None) if stream == "stdout" else None)
         if completed.code != 0:
-            cleaned = context.executor.run(step.cleanup, check_stop=False).code == 0 if step.cleanup else None
+            cleaned = run_cleanup(step, context.executor)
             diagnosis = diagnose_bbr(completed.code, completed.stderr, step.cleanup, cleaned)
             raise StepFailed(diagnosis.reason, diagnosis.message(step.name).replace("backup-cleanup",
                                                                                      "restore-cleanup"))

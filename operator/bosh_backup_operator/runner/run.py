@@ -54,6 +54,14 @@ class Context:
     soft_failures: list[StepFailed] = field(default_factory=list)
 
 
+def run_cleanup(step: Step, executor: Executor) -> bool | None:
+    """Runs the step's cleanup even while stopping; True if it worked, None if there is none."""
+    if not step.cleanup:
+        return None
+    log.info("cleaning up after %s", step.name)
+    return executor.run(step.cleanup, check_stop=False).code == 0
+
+
 def now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -78,13 +86,6 @@ class Runner:
             log.warning("cannot write the termination message: %s", error)
         print(f"RESULT {text}", flush=True)
 
-    def cleanup(self, step: Step) -> bool | None:
-        """Runs the step's cleanup; True if it worked, None if there was none."""
-        if not step.cleanup:
-            return None
-        log.info("cleaning up after %s", step.name)
-        completed = self.executor.run(step.cleanup, check_stop=False)
-        return completed.code == 0
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, lambda *_: self.executor.stop())
@@ -96,8 +97,8 @@ class Runner:
         for step in self.plan.steps:
             # an earlier pod died inside this step: undo what it may have left on the director
             if step.cleanup and self.reporter.steps[step.name].get("state") in ("Running", "Failed", "Cancelled"):
-                log.info("cleaning up after the interrupted %s of attempt %d", step.name, attempt - 1)
-                self.executor.run(step.cleanup, check_stop=False)
+                log.info("the interrupted %s of attempt %d left work behind", step.name, attempt - 1)
+                run_cleanup(step, self.executor)
         for step in self.plan.steps:
             if step.options.get("resumable") and self.reporter.succeeded(step.name):
                 log.info("%s already succeeded in an earlier attempt", step.name)
@@ -114,7 +115,7 @@ class Runner:
             try:
                 message = self.actions[step.action](step, self.context)
             except Stopped:
-                cleaned = self.cleanup(step)
+                cleaned = run_cleanup(step, self.executor)
                 note = " The runner ran its cleanup." if cleaned else ""
                 self.reporter.finish(step.name, "Cancelled", f"stopped while running.{note}")
                 self._abandon_rest(step, "Cancelled")
