@@ -109,8 +109,8 @@ class SimulatedDirector:
         return self
 
     def _answers(self) -> bool:
-        if self.process and not self.process.alive():
-            raise RuntimeError(f"director server exited:\n{self.process.tail()}")
+        if self.process:
+            self.process.check()
         try:
             self.info()
             return True

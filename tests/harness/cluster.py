@@ -71,6 +71,11 @@ class Process:
     def alive(self) -> bool:
         return self.popen.poll() is None
 
+    def check(self) -> None:
+        """Raises with the end of its log if the process has exited: waits fail fast."""
+        if not self.alive():
+            raise RuntimeError(f"{self.name} exited with {self.popen.returncode}:\n{self.tail()}")
+
     def stop(self, grace: float = 10) -> None:
         if not self.alive():
             return
@@ -262,9 +267,7 @@ class ControlPlane:
 
     @staticmethod
     def _died(process: Process) -> bool:
-        if not process.alive():
-            raise RuntimeError(f"{process.name} exited with {process.popen.returncode}:\n"
-                               f"{process.tail()}")
+        process.check()
         return False
 
     @staticmethod

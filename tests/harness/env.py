@@ -75,8 +75,8 @@ class Harness:
         wait_for("the node agent's Node to be Ready", self.node_ready, timeout=60)
 
     def node_ready(self) -> bool:
-        if self.node_agent and not self.node_agent.alive():
-            raise RuntimeError(f"node agent exited:\n{self.node_agent.tail()}")
+        if self.node_agent:
+            self.node_agent.check()
         node = self.admin.get(f"/api/v1/nodes/{NODE_NAME}")
         return any(c["type"] == "Ready" and c["status"] == "True"
                    for c in node.get("status", {}).get("conditions", []))
@@ -114,8 +114,9 @@ class Harness:
         return self.operator
 
     def operator_alive(self) -> bool:
-        if not self.operator or not self.operator.alive():
-            raise RuntimeError("operator exited:\n" + (self.operator.tail() if self.operator else ""))
+        if not self.operator:
+            raise RuntimeError("the operator is not running")
+        self.operator.check()
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.liveness_port}/healthz",
                                         timeout=2) as response:

@@ -45,8 +45,8 @@ class S3Server:
         return self
 
     def _answers(self) -> bool:
-        if self.process and not self.process.alive():
-            raise RuntimeError(f"versitygw exited:\n{self.process.tail()}")
+        if self.process:
+            self.process.check()
         try:
             self.client().list_buckets()
             return True
