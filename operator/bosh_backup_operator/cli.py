@@ -31,8 +31,9 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s [%(name)s] %(message)s")
     from . import main as handlers  # registers the handlers with kopf
-    from . import metrics
+    from . import metrics, settings
 
+    settings.watched_namespaces = list(args.namespace)
     del handlers
     metrics.serve(args.metrics_port)
     kopf.run(

@@ -24,6 +24,9 @@ PLURALS = {"Director": "directors", "DirectorBackup": "directorbackups", "Direct
            "DirectorBackupSchedule": "directorbackupschedules"}
 
 
+POOL_SIZE = 72
+
+
 class ApiError(Exception):
     def __init__(self, status: int, body: Any):
         self.status, self.body = status, body
@@ -34,7 +37,11 @@ class ApiError(Exception):
 class Kube:
     def __init__(self) -> None:
         kubernetes.config.load_config()  # in-cluster, or KUBECONFIG for local runs
-        self.client = kubernetes.client.ApiClient()
+        configuration = kubernetes.client.Configuration.get_default_copy()
+        # one connection per worker thread (kopf's and the schedules'): the client's default of
+        # five per core would drop and re-handshake TLS connections whenever a fleet fires at once
+        configuration.connection_pool_maxsize = POOL_SIZE
+        self.client = kubernetes.client.ApiClient(configuration)
         self.local = threading.local()
 
     def request(self, method: str, path: str, body: Any = None, *, query: dict[str, Any] | None = None,

@@ -14,6 +14,7 @@ from . import GROUP, VERSION, kube
 from . import settings as operator_settings
 from .api.director import director_references, find_problems, readiness
 from .config import OperatorConfig
+from .connections import BoundedSessions, connection_limit
 from .controllers.backup import TERMINAL, BackupController
 from .controllers.restore import RestoreController
 from .controllers.run import RunController
@@ -28,6 +29,16 @@ RESTORES = (GROUP, VERSION, "directorrestores")
 SCHEDULES = (GROUP, VERSION, "directorbackupschedules")
 RECHECK_SECONDS = float(os.environ.get("BOSH_BACKUP_RECHECK_SECONDS", "30"))
 SAFETY_NET_SECONDS = float(os.environ.get("BOSH_BACKUP_SAFETY_NET_SECONDS", "10"))
+
+
+@kopf.on.login()
+async def login(**kwargs: Any) -> kopf.AiohttpSession | None:
+    return await sessions().login(**kwargs)
+
+
+@functools.cache
+def sessions() -> BoundedSessions:
+    return BoundedSessions(connection_limit(operator_settings.watched_namespaces))
 
 
 @kopf.on.startup()
@@ -145,16 +156,27 @@ def schedule_executor() -> concurrent.futures.ThreadPoolExecutor:
     return concurrent.futures.ThreadPoolExecutor(max_workers=48, thread_name_prefix="schedules")
 
 
+@kopf.index(*BACKUPS, labels={SCHEDULE_LABEL: kopf.PRESENT})
+def active_scheduled_backups(namespace: str | None, name: str | None, labels: kopf.Labels, status: kopf.Status,
+                             **_: Any) -> dict[tuple[str, str], str] | None:
+    """(namespace, schedule) -> its backups still running, kept from the watch: a schedule
+    can tell at its fire time whether Forbid applies without listing anything."""
+    if not namespace or not name or status.get("phase") in TERMINAL:
+        return None
+    return {(namespace, labels[SCHEDULE_LABEL]): name}
+
+
 @kopf.daemon(*SCHEDULES, cancellation_timeout=5.0)
 async def schedule_daemon(stopped: kopf.DaemonStopped, memo: kopf.Memo, **kwargs: Any) -> None:
     """Sleeps until the schedule's next time, then acts: a fleet of idle schedules costs
     sleeping tasks, not polling. A change to the schedule wakes it early."""
     wake = asyncio.Event()
     memo["wake"] = (asyncio.get_running_loop(), wake)
+    key, running = (kwargs["namespace"], kwargs["name"]), kwargs["active_scheduled_backups"]
     while not stopped:
         delay = await asyncio.get_running_loop().run_in_executor(
-            schedule_executor(), functools.partial(schedules().reconcile, kwargs["namespace"], kwargs["name"],
-                                                   body=dict(kwargs["body"])))
+            schedule_executor(), functools.partial(schedules().reconcile, *key, body=dict(kwargs["body"]),
+                                                   known_active=key in running))
         wake.clear()
         waiters = {asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stopped.wait())}
         _, pending = await asyncio.wait(waiters, timeout=delay + 0.01, return_when=asyncio.FIRST_COMPLETED)

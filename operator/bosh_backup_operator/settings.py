@@ -9,6 +9,7 @@ from . import GROUP
 FINALIZER = f"{GROUP}/finalizer"
 KOPF_PREFIX = f"kopf.{GROUP}"
 COMPONENT = "bosh-backup-operator"
+watched_namespaces: list[str] = []  # set from the command line before kopf starts; empty: all
 
 
 def configure(settings: kopf.OperatorSettings) -> None:

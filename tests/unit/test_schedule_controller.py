@@ -10,7 +10,7 @@ import copy
 import datetime
 from typing import Any
 
-from bosh_backup_operator.controllers.schedule import ScheduleController
+from bosh_backup_operator.controllers.schedule import SETTLE_SECONDS, ScheduleController
 from bosh_backup_operator.kube import ApiError
 
 UTC = datetime.UTC
@@ -28,8 +28,10 @@ class MemoryKube:
     def __init__(self) -> None:
         self.objects: dict[str, dict[str, Any]] = {}
         self.created: list[str] = []
+        self.reads: list[str] = []
 
     def get(self, path: str, **query: Any) -> dict[str, Any] | None:
+        self.reads.append(path)
         if path in self.objects:
             return copy.deepcopy(self.objects[path])
         items = [copy.deepcopy(o) for p, o in self.objects.items() if p.rsplit("/", 1)[0] == path]
@@ -105,6 +107,28 @@ def test_a_restarted_operator_does_not_create_the_same_run_twice() -> None:
     kube.patch_status("DirectorBackupSchedule", "ns", "nightly", {"lastScheduleTime": None})  # status lost
     ScheduleController(kube).reconcile("ns", "nightly", now=at("2026-01-01T01:00:05"))  # type: ignore[arg-type]
     assert kube.created == ["nightly-20260101-0100"]
+
+
+def test_a_daemon_fire_creates_before_any_listing_and_settles_after() -> None:
+    """At a fleet's common fire second every creation goes out first; the rest follows."""
+    kube, controller = world(concurrencyPolicy="Forbid")
+    delay = controller.reconcile("ns", "nightly", now=at("2026-01-01T01:00:00.2"), known_active=False)
+    assert kube.created == ["nightly-20260101-0100"]
+    assert kube.reads == [MemoryKube.custom("DirectorBackupSchedule", "ns", "nightly")]  # no listing first
+    assert delay == SETTLE_SECONDS
+    controller.reconcile("ns", "nightly", now=at("2026-01-01T01:00:02.2"), known_active=True)
+    assert kube.created == ["nightly-20260101-0100"]
+    assert status(kube)["lastScheduleTime"] == "2026-01-01T01:00:00Z"
+    assert status(kube)["active"] == ["nightly-20260101-0100"]
+    assert "lastSkipped" not in status(kube)
+
+
+def test_forbid_with_a_run_active_in_the_index_checks_and_skips() -> None:
+    kube, controller = world(concurrencyPolicy="Forbid")
+    controller.reconcile("ns", "nightly", now=at("2026-01-01T01:00:01"), known_active=False)
+    controller.reconcile("ns", "nightly", now=at("2026-01-01T02:00:01"), known_active=True)
+    assert kube.created == ["nightly-20260101-0100"]
+    assert status(kube)["lastSkipped"] == {"time": "2026-01-01T02:00:00Z", "reason": "ConcurrencyForbid"}
 
 
 def test_forbid_skips_while_active_and_records_why() -> None:

@@ -26,6 +26,7 @@ from .runs import TERMINAL
 log = logging.getLogger("bosh-backup")
 KIND = "DirectorBackupSchedule"
 MAX_SLEEP = 3600.0  # a daemon looks again at least hourly; changes wake it at once
+SETTLE_SECONDS = 2.0  # after a lone fire, the rest of the reconcile follows this much later
 
 
 def parse_time(text: str | None) -> datetime.datetime | None:
@@ -36,29 +37,43 @@ def iso(moment: datetime.datetime) -> str:
     return now_iso(moment)
 
 
+def add(backups: list[dict[str, Any]], backup: dict[str, Any]) -> None:
+    """Adds a created backup to a listing that may already hold it (a 409 on create)."""
+    if backup["metadata"]["name"] not in {b["metadata"]["name"] for b in backups}:
+        backups.append(backup)
+
+
 class ScheduleController:
     def __init__(self, kube: Kube):
         self.kube = kube
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._guard = threading.Lock()
+        # fire times acted on but maybe not yet in status: a reconcile in between must not
+        # decide the same fire again (harmless, as names are deterministic, but wasted calls)
+        self._fired: dict[tuple[str, str], datetime.datetime] = {}
 
     def _lock(self, namespace: str, name: str) -> threading.Lock:
         with self._guard:
             return self._locks.setdefault((namespace, name), threading.Lock())
 
     def reconcile(self, namespace: str, name: str, now: datetime.datetime | None = None,
-                  body: dict[str, Any] | None = None) -> float:
+                  body: dict[str, Any] | None = None, known_active: bool | None = None) -> float:
         """Acts on the schedule at `now`; returns the seconds until it should look again.
         body: the schedule as the caller already has it (kopf's live view), saving a read;
-        a stale one is safe, as backup names are deterministic."""
+        a stale one is safe, as backup names are deterministic.
+        known_active: whether the caller's index shows a run of this schedule still active.
+        Given, a due backup is created alone and at once, and the listing, pruning and
+        status follow on the next call: when a fleet fires at the same second, every
+        creation goes out before any of the slower bookkeeping."""
         with self._lock(namespace, name):
             if body is None:
                 body = self.kube.get(self.kube.custom(KIND, namespace, name))
             if body is None or body["metadata"].get("deletionTimestamp"):
+                self._fired.pop((namespace, name), None)
                 return MAX_SLEEP
-            return self._reconcile(body, now or datetime.datetime.now(datetime.UTC))
+            return self._reconcile(body, now or datetime.datetime.now(datetime.UTC), known_active)
 
-    def _reconcile(self, body: dict[str, Any], now: datetime.datetime) -> float:
+    def _reconcile(self, body: dict[str, Any], now: datetime.datetime, known_active: bool | None) -> float:
         meta, spec = body["metadata"], body["spec"]
         status = dict(body.get("status") or {})
         namespace, name = meta["namespace"], meta["name"]
@@ -69,35 +84,39 @@ class ScheduleController:
         except ScheduleError as error:
             self.write(body, {}, [condition("Ready", False, "InvalidSchedule", str(error), generation=generation)])
             return MAX_SLEEP
-        last = parse_time(status.get("lastScheduleTime")) or parse_time(meta["creationTimestamp"])
-        assert last is not None
+        recorded = parse_time(status.get("lastScheduleTime"))
+        remembered = self._fired.get((namespace, name))
+        last = max(t for t in (recorded, remembered, parse_time(meta["creationTimestamp"])) if t is not None)
         decision = decide(expression, tz, last, now, spec.get("startingDeadlineSeconds"), spec.get("suspend", False))
         policy = spec.get("concurrencyPolicy", "Forbid")
-        early = None
-        if decision.fire and policy == "Allow":  # nothing to check first: create at once
-            early = self.create_backup(body, backup_name(name, decision.fire), decision.fire)
+        if decision.fire and known_active is not None and (
+                policy == "Allow" or (policy == "Forbid" and not known_active)):
+            self.create_backup(body, backup_name(name, decision.fire), decision.fire)
+            self._fired[(namespace, name)] = decision.fire
+            return SETTLE_SECONDS
         backups = (self.kube.get(self.kube.custom("DirectorBackup", namespace),
                                  labelSelector=f"{SCHEDULE_LABEL}={name}") or {}).get("items", [])
-        if early is not None and early["metadata"]["name"] not in {b["metadata"]["name"] for b in backups}:
-            backups.append(early)
         active = [b for b in backups if (b.get("status") or {}).get("phase") not in TERMINAL]
         updates: dict[str, Any] = {"effectiveSchedule": expression, "nextScheduleTime": iso(decision.next_time)}
+        if remembered and (recorded is None or remembered > recorded):
+            updates["lastScheduleTime"] = iso(remembered)
         if decision.fire:
             updates["lastScheduleTime"] = iso(decision.fire)
-            if early is None and active and policy == "Forbid":
+            self._fired[(namespace, name)] = decision.fire
+            if active and policy == "Forbid":
                 updates["lastSkipped"] = {"time": iso(decision.fire), "reason": "ConcurrencyForbid"}
-            elif early is None:
+            else:
                 if active and policy == "Replace":
                     for running in active:
                         self.kube.merge(self.kube.custom("DirectorBackup", namespace, running["metadata"]["name"]),
                                         {"spec": {"cancel": True}})
-                backups.append(self.create_backup(body, backup_name(name, decision.fire), decision.fire))
+                add(backups, self.create_backup(body, backup_name(name, decision.fire), decision.fire))
         elif decision.skipped:
             updates["lastScheduleTime"] = iso(decision.skipped)
             updates["lastSkipped"] = {"time": iso(decision.skipped), "reason": decision.skip_reason}
         run_now = (meta.get("annotations") or {}).get(RUN_NOW_ANNOTATION)
         if run_now and run_now != status.get("lastRunNow"):
-            backups.append(self.create_backup(body, run_now_name(name, run_now), now))
+            add(backups, self.create_backup(body, run_now_name(name, run_now), now))
             updates["lastRunNow"] = run_now
         backups = self.prune(body, backups, tz)
         updates.update(self.summary(backups))
