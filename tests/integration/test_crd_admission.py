@@ -113,7 +113,9 @@ CASES = {
                                             "url": "https://x/r.tgz", "sha1": "nothex"}]}},
         ["spec.reupload.sources[0].sha1", "should match"]),
     "schedule is cron": (
-        SCHEDULE, {"schedule": "every day at noon"}, ["spec.schedule", "should match"]),
+        SCHEDULE, {"schedule": "every day at noon"}, ["spec.schedule", "must be 5 cron fields"]),
+    "schedule hour in range": (
+        SCHEDULE, {"schedule": "0 24 * * *"}, ["spec.schedule", "hour 0-23"]),
     "schedule concurrency policy": (
         SCHEDULE, {"concurrencyPolicy": "Queue"}, ["spec.concurrencyPolicy", 'Unsupported value']),
     "schedule retention is not negative": (

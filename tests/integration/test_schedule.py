@@ -134,3 +134,44 @@ def test_forbid_skips_a_time_that_passes_while_the_operator_restarts(harness: An
         harness.kubectl("patch", "dbk", first["metadata"]["name"], "-n", NS, "--type=merge", "-p",
                         '{"spec":{"cancel":true}}')
         director.set_faults()
+
+
+def test_replace_cancels_the_running_backup_and_allow_queues_a_second(harness: Any, ns: str,
+                                                                       make_director: Any) -> None:
+    directors = {}
+    for policy in ("Replace", "Allow"):
+        director, _ = make_director(seeded=False)
+        register(harness, NS, director, f"{policy.lower()}-dir")
+        director.set_faults(slow_seconds=4)  # each backup outlasts the next minute
+        directors[policy] = director
+        harness.apply(schedule(policy.lower(), f"{policy.lower()}-dir", schedule="* * * * *",
+                               concurrencyPolicy=policy))
+    try:
+        for policy in ("replace", "allow"):
+            wait_for(f"{policy}'s first fire", lambda p=policy: scheduled_backups(harness, p), timeout=75)
+        replaced, replacement = wait_for("Replace's second fire", lambda: (
+            b := scheduled_backups(harness, "replace")) and len(b) >= 2 and b[:2], timeout=75)
+        assert get(harness, "DirectorBackup", NS, replaced["metadata"]["name"])["spec"]["cancel"] is True
+        assert wait_phase(harness, "DirectorBackup", NS, replaced["metadata"]["name"],
+                          timeout=90)["status"]["phase"] == "Cancelled"
+        assert not get(harness, "DirectorBackup", NS, replacement["metadata"]["name"])["spec"].get("cancel")
+
+        queued = wait_for("Allow's second fire", lambda: (
+            b := scheduled_backups(harness, "allow")) and len(b) >= 2 and b[:2], timeout=75)
+        names = [b["metadata"]["name"] for b in queued]
+        status = wait_for("both of Allow's backups active at once", lambda: (
+            s := get(harness, "DirectorBackupSchedule", NS, "allow").get("status") or {}
+        ) and set(names) <= set(s.get("active", [])) and s, timeout=30)
+        assert status["lastBackup"]["name"] == names[1]
+        assert not any(get(harness, "DirectorBackup", NS, n)["spec"].get("cancel") for n in names)
+        waiting = wait_for("the second to wait for the director", lambda: (
+            s := get(harness, "DirectorBackup", NS, names[1]).get("status") or {}) and s.get("reason") and s)
+        assert waiting["phase"] == "Pending" and waiting["reason"] == "WaitingForDirector", waiting
+    finally:
+        for policy in ("replace", "allow"):
+            harness.kubectl("patch", "dbs", policy, "-n", NS, "--type=merge", "-p", '{"spec":{"suspend":true}}')
+            for backup in scheduled_backups(harness, policy):
+                harness.kubectl("patch", "dbk", backup["metadata"]["name"], "-n", NS, "--type=merge", "-p",
+                                '{"spec":{"cancel":true}}', check=False)
+        for director in directors.values():
+            director.set_faults()

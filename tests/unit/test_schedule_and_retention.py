@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime
+import re
 import zoneinfo
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bosh_backup_operator.api.crds import CRON
 from bosh_backup_operator.planning.retention import BackupRecord, Policy, to_delete
 from bosh_backup_operator.planning.schedule import (
     ScheduleError,
@@ -160,3 +162,31 @@ def test_retention_properties(history: list[BackupRecord], policy: Policy, zone_
         newest_days.setdefault(record.time.astimezone(tz).date(), record)
     for day_record in list(newest_days.values())[: policy.keep_daily]:
         assert day_record.name not in doomed  # the newest of each of the newest N days is kept
+
+
+# What admission lets through, the operator can use: the CRD's cron rule and croniter agree.
+ADMITTED = re.compile(CRON)  # RE2, which CEL's matches() runs, reads this syntax as Python does
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.from_regex(ADMITTED, fullmatch=True))
+def test_every_schedule_admission_accepts_is_one_the_operator_can_run(schedule: str) -> None:
+    expression = effective_schedule(schedule, "ns", "nightly")
+    assert next_after(expression, zone("UTC"), at("2026-01-01T00:00:00")) > at("2026-01-01T00:00:00")
+
+
+def test_a_date_that_never_comes_is_an_error_naming_the_field() -> None:
+    with pytest.raises(ScheduleError, match=r'spec.schedule: "0 0 30 2 \*" names a date that never comes'):
+        effective_schedule("0 0 30 2 *", "ns", "nightly")
+
+
+@pytest.mark.parametrize("schedule", ["99 * * * *", "0 24 * * *", "0 0 0 * *", "0 0 * 13 *", "0 0 * * 8",
+                                      "every day", "0 0 * *", "0 0 * * * *", "@fortnightly", "*/x * * * *", "@Daily"])
+def test_admission_refuses_what_cron_cannot_mean(schedule: str) -> None:
+    assert not ADMITTED.fullmatch(schedule)
+
+
+@pytest.mark.parametrize("schedule", ["0 2 * * *", "*/15 * * * *", "30 1 1,15 jan-jun MON-FRI", "0 0 * * 7",
+                                      "@daily", "@weekly-random", "5,10-20/5 */2 * * 0"])
+def test_admission_accepts_usual_cron(schedule: str) -> None:
+    assert ADMITTED.fullmatch(schedule)

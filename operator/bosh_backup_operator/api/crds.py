@@ -401,8 +401,21 @@ def restore_schema() -> Schema:
 
 # --- DirectorBackupSchedule -------------------------------------------------
 
-CRON = (r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|@(weekly|daily|hourly)-random"
-        r"|[0-9A-Za-z*?/,-]+( +[0-9A-Za-z*?/,-]+){4})$")
+CRON_MACROS = r"@(yearly|annually|monthly|weekly|daily|midnight|hourly)|@(weekly|daily|hourly)-random"
+
+
+def _cron_field(value: str) -> str:
+    """One cron field: a list of *, values or ranges, each with an optional /step."""
+    item = rf"(\*|{value}(-{value})?)(/[1-9][0-9]?)?"
+    return rf"{item}(,{item})*"
+
+
+MONTHS = "JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC"
+WEEKDAYS = "SUN|MON|TUE|WED|THU|FRI|SAT"
+CRON_FIELDS = [_cron_field(r"([0-5]?[0-9])"), _cron_field(r"([01]?[0-9]|2[0-3])"),
+               _cron_field(r"(0?[1-9]|[12][0-9]|3[01])"), _cron_field(rf"(0?[1-9]|1[0-2]|{MONTHS})"),
+               _cron_field(rf"([0-7]|{WEEKDAYS})")]
+CRON = rf"^((?i:{' +'.join(CRON_FIELDS)})|{CRON_MACROS})$"  # names of months and days in any case
 
 
 def schedule_schema() -> Schema:
@@ -411,7 +424,12 @@ def schedule_schema() -> Schema:
         "schedule": string("When to back up: 5-field cron (minute hour day month weekday), "
                            "@hourly/@daily/@weekly/@monthly, or @hourly-random/@daily-random/"
                            "@weekly-random for a stable time picked from this schedule's "
-                           "namespace and name.", pattern=CRON, max_length=128),
+                           "namespace and name.", max_length=128, rules=[rule(
+                               f"self.matches(r'{CRON}')",
+                               "must be 5 cron fields: minute 0-59, hour 0-23, day 1-31, month 1-12 or "
+                               "JAN-DEC, weekday 0-7 or SUN-SAT (each *, a value, a range, a list, with "
+                               "an optional /step), or @hourly, @daily, @weekly, @monthly, @yearly, "
+                               "@hourly-random, @daily-random, @weekly-random")]),
         "timeZone": string("IANA time zone the schedule and retention days are read in.",
                            default="UTC", pattern=r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$",
                            max_length=64),

@@ -8,7 +8,7 @@ import hashlib
 import zoneinfo
 from dataclasses import dataclass
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 MACROS = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *", "@weekly": "0 0 * * 0",
           "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@hourly": "0 * * * *"}
@@ -39,6 +39,10 @@ def effective_schedule(schedule: str, namespace: str, name: str) -> str:
     expression = MACROS.get(text, text)
     if len(expression.split()) != 5 or not croniter.is_valid(expression):
         raise ScheduleError(f'spec.schedule: "{schedule}" is not a 5-field cron expression or a known macro')
+    try:  # well-formed, yet maybe a date that never comes (February 30th)
+        croniter(expression, datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)).get_next(datetime.datetime)
+    except CroniterBadDateError:
+        raise ScheduleError(f'spec.schedule: "{schedule}" names a date that never comes') from None
     return expression
 
 
