@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from boshsim.k8s import STATE_FILE, backup, events, get, register, wait_phase
+from harness.argocd import health
 
 NS = "backups"
 
@@ -75,6 +76,8 @@ def test_bbr_backup_to_a_claim(harness: Any, ns: str, make_director: Any) -> Non
     reasons = [e["reason"] for e in events(harness, ns, "prod-1")]
     assert "Started" in reasons and "Completed" in reasons
 
+    assert health(body) == ("Healthy", f"backup succeeded: {status['message']}")  # what Argo CD shows
+
     table = harness.kubectl("get", "dbk", "prod-1", "-n", ns).stdout.splitlines()
     assert table[0].split()[:5] == ["NAME", "DIRECTOR", "METHOD", "PHASE", "PROGRESS"]
     assert table[1].split()[:4] == ["prod-1", "prod", "bbr", "Succeeded"]
@@ -120,6 +123,8 @@ def test_missing_director(harness: Any, ns: str) -> None:
     status = failed(harness, ns, "orphan")
     assert status["reason"] == "DirectorNotFound"
     assert status["message"] == 'spec.directorRef: Director "nobody" not found'
+    assert health(get(harness, "DirectorBackup", ns, "orphan")) == (
+        "Degraded", 'backup failed: spec.directorRef: Director "nobody" not found')
 
 
 def test_missing_ssh_key_secret(harness: Any, ns: str, make_director: Any) -> None:

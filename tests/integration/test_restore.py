@@ -11,6 +11,7 @@ import pytest
 
 from boshsim.fixtures import SimulatedDirector
 from boshsim.k8s import API, backup, get, register, wait_phase
+from harness.argocd import health
 
 NS = "restores"
 
@@ -67,6 +68,7 @@ def test_bbr_restore_loses_nothing(harness: Any, ns: str, make_director: Any, ar
         assert status["summary"]["stemcellsUploaded"] == 2 and status["summary"]["releasesUploaded"] == 4
         assert status["source"]["backup"] == "alpha-1" and status["source"]["method"] == "bbr"
         assert status["reason"] == "Restored"
+        assert health(get(harness, "DirectorRestore", ns, "alpha-r1"))[0] == "Healthy"  # what Argo CD shows
         uploads = next(s for s in status["steps"] if s["name"] == "UploadReleases")
         assert (uploads["itemsDone"], uploads["itemsTotal"], uploads["itemsFailed"]) == (4, 4, 0)
     finally:
