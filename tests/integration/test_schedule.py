@@ -38,8 +38,10 @@ def test_a_minute_schedule_fires_with_a_deterministic_name(harness: Any, ns: str
     moment = datetime.datetime.fromisoformat(scheduled.replace("Z", "+00:00"))
     assert moment.second == 0
     assert first["metadata"]["name"] == f"every-minute-{moment.strftime('%Y%m%d-%H%M')}"
-    status = get(harness, "DirectorBackupSchedule", NS, "every-minute")["status"]
-    assert status["lastScheduleTime"] == scheduled
+    # the backup goes out first; the schedule's status follows within seconds
+    status = wait_for("the schedule's status to record the fire", lambda: (
+        s := get(harness, "DirectorBackupSchedule", NS, "every-minute").get("status") or {}
+    ).get("lastScheduleTime") == scheduled and s, timeout=15)
     assert status["effectiveSchedule"] == "* * * * *"
     next_time = datetime.datetime.fromisoformat(status["nextScheduleTime"].replace("Z", "+00:00"))
     assert (next_time - moment).total_seconds() == 60
