@@ -19,6 +19,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="liveness endpoint URL for the kubelet probe ('' to disable)")
     parser.add_argument("--peering", default="",
                         help="kopf peering name for running several replicas; default: standalone")
+    parser.add_argument("--priority", type=int, default=None,
+                        help="peering priority (the highest live replica is active); "
+                             "default: derived from the pod name, distinct per replica")
+    parser.add_argument("--peering-lifetime", type=int, default=60,
+                        help="seconds a replica's peering entry lives without renewal: how long "
+                             "a standby waits after the active replica stops")
     parser.add_argument("--metrics-port", type=int, default=8081,
                         help="port of the Prometheus /metrics endpoint (0 disables it)")
     parser.add_argument("--verbose", action="store_true", help="debug logging")
@@ -34,7 +40,15 @@ def main(argv: list[str] | None = None) -> None:
     from . import metrics, settings
 
     settings.watched_namespaces = list(args.namespace)
+    settings.peering_lifetime = args.peering_lifetime
     del handlers
+    priority = None
+    if args.peering:
+        from . import kube, peering
+
+        peering.ensure_peering_objects(kube.api(), args.peering, args.namespace)
+        priority = args.priority if args.priority is not None else peering.priority_for(peering.replica_identity())
+        logging.getLogger("bosh-backup").info("peering %s with priority %d", args.peering, priority)
     metrics.serve(args.metrics_port)
     kopf.run(
         clusterwide=not args.namespace,
@@ -42,4 +56,5 @@ def main(argv: list[str] | None = None) -> None:
         liveness_endpoint=args.liveness or None,
         standalone=not args.peering,
         peering_name=args.peering or None,
+        priority=priority,
     )

@@ -10,6 +10,7 @@ FINALIZER = f"{GROUP}/finalizer"
 KOPF_PREFIX = f"kopf.{GROUP}"
 COMPONENT = "bosh-backup-operator"
 watched_namespaces: list[str] = []  # set from the command line before kopf starts; empty: all
+peering_lifetime = 60  # likewise: seconds before a silent replica's peering entry lapses
 
 
 def configure(settings: kopf.OperatorSettings) -> None:
@@ -26,3 +27,4 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.watching.server_timeout = 600
     settings.watching.client_timeout = 660
     settings.networking.error_backoffs = [1, 2, 5, 10, 30]
+    settings.peering.lifetime = peering_lifetime

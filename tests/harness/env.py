@@ -101,28 +101,29 @@ class Harness:
     # -- the operator -------------------------------------------------------------
 
     def start_operator(self, *args: str) -> Process:
-        kubeconfig = self.plane.service_account_kubeconfig(
-            OPERATOR_NAMESPACE, OPERATOR_ACCOUNT, self.workdir / "operator.kubeconfig")
-        self.liveness_port, self.metrics_port = free_port(), free_port()
-        self.operator = start_process("operator", [
-            venv_bin("bosh-backup-operator"),
-            f"--liveness=http://127.0.0.1:{self.liveness_port}/healthz", f"--metrics-port={self.metrics_port}",
-            *args,
-        ], self.plane.logs / "operator.log",
-            env=self.child_env(KUBECONFIG=str(kubeconfig), **self.operator_env))
-        wait_for("the operator's liveness endpoint", self.operator_alive, timeout=60, interval=0.2)
+        self.operator, self.liveness_port, self.metrics_port = self.launch_operator("operator", *args)
         return self.operator
+
+    def launch_operator(self, label: str, *args: str, account: str = OPERATOR_ACCOUNT,
+                        env: dict[str, str] | None = None) -> tuple[Process, int, int]:
+        """An operator process acting as `account` (a ServiceAccount of the operator's
+        namespace), logging to logs/<label>.log; returns it with its liveness and metrics ports."""
+        kubeconfig = self.plane.service_account_kubeconfig(
+            OPERATOR_NAMESPACE, account, self.workdir / f"{label}.kubeconfig")
+        liveness_port, metrics_port = free_port(), free_port()
+        process = start_process(label, [
+            venv_bin("bosh-backup-operator"),
+            f"--liveness=http://127.0.0.1:{liveness_port}/healthz", f"--metrics-port={metrics_port}",
+            *args,
+        ], self.plane.logs / f"{label}.log",
+            env=self.child_env(KUBECONFIG=str(kubeconfig), **self.operator_env, **(env or {})))
+        wait_for(f"{label}'s liveness endpoint", lambda: answers(process, liveness_port), timeout=60, interval=0.2)
+        return process, liveness_port, metrics_port
 
     def operator_alive(self) -> bool:
         if not self.operator:
             raise RuntimeError("the operator is not running")
-        self.operator.check()
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.liveness_port}/healthz",
-                                        timeout=2) as response:
-                return bool(response.status == 200)
-        except OSError:
-            return False
+        return answers(self.operator, self.liveness_port)
 
     def stop_operator(self) -> None:
         if self.operator:
@@ -184,3 +185,13 @@ def wait_forever(harness: Harness) -> None:
                     return
     except KeyboardInterrupt:
         pass
+
+
+def answers(process: Process, liveness_port: int) -> bool:
+    """Whether an operator process is up and its liveness endpoint says so."""
+    process.check()
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{liveness_port}/healthz", timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
