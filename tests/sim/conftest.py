@@ -14,6 +14,13 @@ from boshsim.fixtures import ArtifactServer, SimulatedDirector, install_clis, se
 from harness.pki import CertificateAuthority
 
 
+@pytest.fixture(autouse=True)
+def in_a_scratch_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """bbr leaves bbr-<time>.err.log in its working directory on failure: the test's own
+    folder, not the repository."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture(scope="session")
 def sim_root() -> Iterator[Path]:
     root = Path(tempfile.mkdtemp(prefix="boshsim-tests-"))
