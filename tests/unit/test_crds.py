@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bosh_backup_operator.api.crdgen import stale_files
+from bosh_backup_operator.api.crdgen import readme_text, stale_files
 from bosh_backup_operator.api.crds import all_crds
 
 CRDS_DIR = Path(__file__).resolve().parents[2] / "crds"
@@ -35,6 +35,18 @@ def rules(schema: dict[str, Any]) -> list[str]:
 
 def test_crds_folder_matches_the_python_definitions() -> None:
     assert stale_files(CRDS_DIR) == [], "run: python -m bosh_backup_operator.api.crdgen"
+
+
+def test_readme_api_reference_lists_every_field_as_the_schemas_do() -> None:
+    readme = CRDS_DIR.parent / "README.md"
+    assert readme_text(readme) == readme.read_text(), "run: python -m bosh_backup_operator.api.crdgen"
+    for kind in KINDS:
+        section = readme.read_text().split(f"### {kind} (")[1].split("\n### ")[0]
+        fields = [path for path, _ in walk(root(kind)["properties"]["spec"], "spec")
+                  if "{}" not in path and path != "spec" and not path.endswith("[]")]
+        missing = [f for f in fields if f"| `{f}` |" not in section]
+        assert not missing, f"{kind}: not in the README's reference: {missing}"
+    assert "| `spec.retention.keepDaily` | integer |" in readme.read_text()
 
 
 def test_the_four_kinds_exist_in_our_group() -> None:

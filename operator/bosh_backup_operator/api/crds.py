@@ -365,8 +365,6 @@ def restore_schema() -> Schema:
                              default="report"),
         "verifyInstances": boolean("Run `bosh instances --ps` and summarise processes.",
                                    default=True),
-        "restoreStateFileTo": key_ref("Write the backup's create-env state file into this "
-                                      "Secret key.", default_key="state.json"),
         "timeout": timeout("4h"),
         "pod": pod_overrides("Overrides for the runner pod."),
     }, required=["directorRef", "source"])
