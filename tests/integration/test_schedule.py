@@ -177,3 +177,25 @@ def test_replace_cancels_the_running_backup_and_allow_queues_a_second(harness: A
                                 '{"spec":{"cancel":true}}', check=False)
         for director in directors.values():
             director.set_faults()
+
+
+def test_suspend_lets_times_pass_and_unsuspending_fires_no_backlog(harness: Any, ns: str) -> None:
+    import time
+
+    harness.apply(schedule("paused", "nowhere", schedule="* * * * *", suspend=True,
+                           startingDeadlineSeconds=3600, failedBackupsHistoryLimit=5))
+    status = wait_for("a time to pass while suspended", lambda: (
+        s := get(harness, "DirectorBackupSchedule", NS, "paused").get("status") or {}
+    ).get("lastSkipped") and s, timeout=75)
+    assert status["lastSkipped"]["reason"] == "Suspended"
+    assert scheduled_backups(harness, "paused") == []
+    harness.kubectl("patch", "dbs", "paused", "-n", NS, "--type=merge", "-p", '{"spec":{"suspend":false}}')
+    try:
+        time.sleep(min(5.0, max(0.0, seconds_to_boundary() - 2)))
+        assert scheduled_backups(harness, "paused") == [], "unsuspending fired a missed time"
+        fired = wait_for("the next time after unsuspending", lambda: scheduled_backups(harness, "paused"),
+                         timeout=75)
+        assert len(fired) == 1
+        assert fired[0]["metadata"]["annotations"]["bosh-backup.dev/scheduled-time"] > status["lastSkipped"]["time"]
+    finally:
+        harness.kubectl("patch", "dbs", "paused", "-n", NS, "--type=merge", "-p", '{"spec":{"suspend":true}}')
