@@ -1,8 +1,9 @@
 """The whole local environment: control plane, node agent, CRDs, and the operator.
 
 The operator runs as a local process with a token of its own ServiceAccount, bound
-by deploy/'s RBAC, never as cluster admin. deploy/'s Deployment is not run here
-(its image cannot be built on this machine); everything else in deploy/ is applied.
+by deploy/'s RBAC, never as cluster admin. Everything in deploy/ but its Deployment is
+applied at start; the Deployment itself is run (as a pod of the node agent, which maps
+its image to this machine's executables) by tests/integration/test_deploy_options.py.
 """
 
 from __future__ import annotations
