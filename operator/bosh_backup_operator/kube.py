@@ -74,6 +74,16 @@ class Kube:
     def create(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         return dict(self.request("POST", path, body))
 
+    def create_if_absent(self, path: str, body: dict[str, Any]) -> bool:
+        """Creates the object unless one of its name exists; whether this call made it."""
+        try:
+            self.create(path, body)
+            return True
+        except ApiError as error:
+            if error.status != 409:
+                raise
+            return False
+
     def merge(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         return dict(self.request("PATCH", path, body, content_type="application/merge-patch+json"))
 

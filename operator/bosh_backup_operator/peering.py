@@ -13,7 +13,7 @@ import logging
 import os
 import socket
 
-from .kube import ApiError, Kube
+from .kube import Kube
 
 log = logging.getLogger("bosh-backup")
 PEERING_GROUP = "kopf.dev/v1"
@@ -36,9 +36,5 @@ def ensure_peering_objects(kube: Kube, name: str, namespaces: list[str]) -> None
     for path, kind, namespace in targets:
         body = {"apiVersion": PEERING_GROUP, "kind": kind,
                 "metadata": {"name": name, **({"namespace": namespace} if namespace else {})}}
-        try:
-            kube.create(path, body)
+        if kube.create_if_absent(path, body):
             log.info("created %s %s", kind, name)
-        except ApiError as error:
-            if error.status != 409:
-                raise

@@ -8,7 +8,7 @@ from typing import Any
 
 from .. import API_VERSION
 from ..jobs import LABEL_KIND, LABEL_NAME, RUNNER_ACCOUNT
-from ..kube import ApiError, Kube
+from ..kube import Kube
 from ..lock import parse_holder
 
 TERMINAL = ("Succeeded", "Failed", "Cancelled")
@@ -43,11 +43,7 @@ def ensure_runner_account(kube: Kube, namespace: str) -> None:
     ]
     for collection, body in objects:
         if kube.get(f"{collection}/{RUNNER_ACCOUNT}") is None:
-            try:
-                kube.create(collection, body)
-            except ApiError as error:
-                if error.status != 409:
-                    raise
+            kube.create_if_absent(collection, body)
     _ACCOUNTS_MADE.add(namespace)
 
 

@@ -94,8 +94,7 @@ class ScheduleController:
             self.create_backup(body, backup_name(name, decision.fire), decision.fire)
             self._fired[(namespace, name)] = decision.fire
             return SETTLE_SECONDS
-        backups = (self.kube.get(self.kube.custom("DirectorBackup", namespace),
-                                 labelSelector=f"{SCHEDULE_LABEL}={name}") or {}).get("items", [])
+        backups = self.backups_of(namespace, name)
         active = [b for b in backups if (b.get("status") or {}).get("phase") not in TERMINAL]
         updates: dict[str, Any] = {"effectiveSchedule": expression, "nextScheduleTime": iso(decision.next_time)}
         if remembered and (recorded is None or remembered > recorded):
@@ -189,8 +188,12 @@ class ScheduleController:
             return  # nothing changed: no write, so 500 idle schedules cost nothing
         self.kube.patch_status(KIND, body["metadata"]["namespace"], body["metadata"]["name"], patch)
 
+    def backups_of(self, namespace: str, name: str) -> list[dict[str, Any]]:
+        """The DirectorBackups this schedule created (its label says so)."""
+        listing = self.kube.get(self.kube.custom("DirectorBackup", namespace), labelSelector=f"{SCHEDULE_LABEL}={name}")
+        return list((listing or {}).get("items", []))
+
     def delete_backups(self, schedule: dict[str, Any]) -> None:
         namespace, name = schedule["metadata"]["namespace"], schedule["metadata"]["name"]
-        listing = self.kube.get(self.kube.custom("DirectorBackup", namespace), labelSelector=f"{SCHEDULE_LABEL}={name}")
-        for backup in (listing or {}).get("items", []):
+        for backup in self.backups_of(namespace, name):
             self.kube.delete(self.kube.custom("DirectorBackup", namespace, backup["metadata"]["name"]))
