@@ -91,6 +91,21 @@ def wait_phase(harness: Any, kind: str, namespace: str, name: str, phases: tuple
                              f"{harness.operator.tail(40) if harness.operator else ''}") from None
 
 
+def wait_for_step(harness: Any, kind: str, namespace: str, name: str, step: str, timeout: float = 60) -> None:
+    """Until the run's step is Running: the moment to stop, kill or cancel something."""
+    def running() -> bool:
+        steps = (get(harness, kind, namespace, name).get("status") or {}).get("steps") or []
+        return any(s["name"] == step and s["state"] == "Running" for s in steps)
+    wait_for(f"{name} to run {step}", running, timeout=timeout, interval=0.1)
+
+
+def run_jobs(harness: Any, namespace: str, name: str) -> list[str]:
+    """Names of the Jobs the operator made for a run."""
+    listing = harness.admin.get(f"/apis/batch/v1/namespaces/{namespace}/jobs",
+                                labelSelector=f"bosh-backup.dev/name={name}")
+    return sorted(job["metadata"]["name"] for job in listing["items"])
+
+
 def events(harness: Any, namespace: str, name: str) -> list[dict[str, Any]]:
     listing = harness.admin.get(f"/api/v1/namespaces/{namespace}/events",
                                 fieldSelector=f"involvedObject.name={name}")

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from boshsim.k8s import STATE_FILE, backup, events, get, register, wait_phase
+from boshsim.k8s import STATE_FILE, backup, events, get, register, run_jobs, wait_for_step, wait_phase
 from harness.argocd import health
 
 NS = "backups"
@@ -263,7 +263,7 @@ def test_cancel_stops_the_pod_runs_cleanup_and_keeps_no_artifact(harness: Any, n
     register(harness, ns, director, "stop")
     director.set_faults(slow_seconds=0.5)
     harness.apply(backup("stop-1", ns, "stop"))
-    wait_for_step(harness, ns, "stop-1", "Backup")
+    wait_for_step(harness, "DirectorBackup", ns, "stop-1", "Backup")
     harness.kubectl("patch", "dbk", "stop-1", "-n", ns, "--type=merge", "-p", '{"spec":{"cancel":true}}')
     status = wait_phase(harness, "DirectorBackup", ns, "stop-1", timeout=120)["status"]
     assert status["phase"] == "Cancelled" and status["reason"] == "Cancelled"
@@ -273,15 +273,6 @@ def test_cancel_stops_the_pod_runs_cleanup_and_keeps_no_artifact(harness: Any, n
     folder = claim_folder(harness, ns) / "bosh-backups" / ns / "stop" / "stop-1"
     assert not folder.exists() and not Path(f"{folder}.partial").exists()
     assert harness.kubectl("get", "lease", "bosh-director-stop", "-n", ns, check=False).returncode != 0
-
-
-def wait_for_step(harness: Any, ns: str, name: str, step: str) -> None:
-    from harness.cluster import wait_for
-
-    def running() -> bool:
-        steps = (get(harness, "DirectorBackup", ns, name).get("status") or {}).get("steps") or []
-        return any(s["name"] == step and s["state"] == "Running" for s in steps)
-    wait_for(f"{name} to run {step}", running, timeout=60, interval=0.1)
 
 
 def test_timeout_fails_with_deadline_exceeded_after_cleanup(harness: Any, ns: str, make_director: Any) -> None:
@@ -319,15 +310,13 @@ def test_operator_restart_mid_run_adopts_the_job(harness: Any, ns: str, make_dir
     register(harness, ns, director, "restart")
     director.set_faults(slow_seconds=0.1)
     harness.apply(backup("restart-1", ns, "restart"))
-    wait_for_step(harness, ns, "restart-1", "Backup")
+    wait_for_step(harness, "DirectorBackup", ns, "restart-1", "Backup")
     harness.stop_operator()
     director.set_faults()
     harness.start_operator()
     status = wait_phase(harness, "DirectorBackup", ns, "restart-1", timeout=120)["status"]
     assert status["phase"] == "Succeeded", status
-    jobs = json.loads(harness.kubectl("get", "jobs", "-n", ns, "-l", "bosh-backup.dev/name=restart-1",
-                                      "-o", "json").stdout)["items"]
-    assert len(jobs) == 1
+    assert len(run_jobs(harness, ns, "restart-1")) == 1
     assert len([f for f in status["artifact"]["files"] if f["name"] == "manifest.json"]) == 1
 
 
@@ -336,7 +325,7 @@ def test_a_run_whose_job_vanished_fails(harness: Any, ns: str, make_director: An
     register(harness, ns, director, "vanish")
     director.set_faults(slow_seconds=0.3)
     harness.apply(backup("vanish-1", ns, "vanish"))
-    wait_for_step(harness, ns, "vanish-1", "Backup")
+    wait_for_step(harness, "DirectorBackup", ns, "vanish-1", "Backup")
     harness.stop_operator()
     harness.kubectl("delete", "job", "vanish-1-backup", "-n", ns, "--cascade=foreground", "--timeout=60s")
     director.set_faults()

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from boshsim.k8s import backup, get, register, wait_phase
+from boshsim.k8s import backup, get, register, run_jobs, wait_for_step, wait_phase
 from harness.cluster import Process, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,9 +91,7 @@ def test_two_replicas_one_active_the_other_takes_over(harness: Any, suite_operat
     register(harness, ns, director, "ha")
     director.set_faults(slow_seconds=0.1)
     harness.apply(backup("in-flight", ns, "ha"))
-    wait_for("the backup to run", lambda: any(
-        step["name"] == "Backup" and step["state"] == "Running"
-        for step in (get(harness, "DirectorBackup", ns, "in-flight").get("status") or {}).get("steps") or []))
+    wait_for_step(harness, "DirectorBackup", ns, "in-flight", "Backup")
     os.killpg(active.popen.pid, signal.SIGKILL)
     active.popen.wait()
     director.set_faults()
@@ -102,9 +100,7 @@ def test_two_replicas_one_active_the_other_takes_over(harness: Any, suite_operat
     assert status["phase"] == "Succeeded", json.dumps(status, indent=1)
     assert "Resuming operations" in standby.log.read_text()
     assert "in-flight" in standby.log.read_text(), "the standby finished the run it adopted"
-    jobs = json.loads(harness.kubectl("get", "jobs", "-n", ns, "-l", "bosh-backup.dev/name=in-flight",
-                                      "-o", "json").stdout)["items"]
-    assert len(jobs) == 1, "one Job: the standby adopted it rather than starting another"
+    assert len(run_jobs(harness, ns, "in-flight")) == 1, "one Job: the standby adopted it rather than starting another"
     assert time.monotonic() - started < 90, "taken over within a few peering lifetimes"
 
 

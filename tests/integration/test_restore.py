@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from boshsim.fixtures import SimulatedDirector
-from boshsim.k8s import API, backup, get, register, wait_phase
+from boshsim.k8s import API, backup, get, register, run_jobs, wait_for_step, wait_phase
 from harness.argocd import health
 
 NS = "restores"
@@ -178,13 +178,11 @@ def test_cloud_check_problems_are_listed_in_report_mode(harness: Any, ns: str, m
 
 def test_restore_spec_is_immutable_and_a_finished_restore_never_runs_again(harness: Any, ns: str) -> None:
     body = get(harness, "DirectorRestore", NS, "never-r1")
-    jobs_before = harness.kubectl("get", "jobs", "-n", NS, "-l", "bosh-backup.dev/name=never-r1", "-o",
-                                  "name").stdout
+    jobs_before = run_jobs(harness, NS, "never-r1")
     harness.apply(body | {"metadata": {"name": "never-r1", "namespace": NS}})  # GitOps re-applies it
     again = get(harness, "DirectorRestore", NS, "never-r1")
     assert again["status"]["phase"] == "Failed"
-    assert harness.kubectl("get", "jobs", "-n", NS, "-l", "bosh-backup.dev/name=never-r1", "-o",
-                           "name").stdout == jobs_before
+    assert run_jobs(harness, NS, "never-r1") == jobs_before
 
 
 def wait_until(harness: Any, name: str, check: Any, what: str) -> dict[str, Any]:
@@ -242,17 +240,14 @@ def test_operator_restart_mid_restore(harness: Any, ns: str, make_director: Any,
     try:
         fresh.set_faults(slow_seconds=0.1)
         harness.apply(restore("eta-r1", "eta", {"backupRef": {"name": "eta-1"}}, artifacts))
-        wait_until(harness, "eta-r1", lambda s: any(
-            step["name"] == "UploadStemcells" and step["state"] == "Running" for step in s.get("steps", [])),
-            "uploads to start")
+        wait_for_step(harness, "DirectorRestore", NS, "eta-r1", "UploadStemcells", timeout=120)
         harness.stop_operator()
         fresh.set_faults()
         harness.start_operator()
         status = restored(harness, "eta-r1")
         assert status["phase"] == "Succeeded", json.dumps(status, indent=1)
         assert fresh.snapshot() == before
-        jobs = harness.kubectl("get", "jobs", "-n", NS, "-l", "bosh-backup.dev/name=eta-r1", "-o", "name").stdout
-        assert len(jobs.split()) == 1
+        assert len(run_jobs(harness, NS, "eta-r1")) == 1
     finally:
         fresh.stop()
 
