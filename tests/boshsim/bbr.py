@@ -163,12 +163,7 @@ def backup(vm: Vm, host: str, artifact_path: Path) -> None:
         }
         (folder / "metadata").write_text(yaml.safe_dump(metadata, sort_keys=False))
         log(f"Backup created of {host} on {finished.strftime('%Y-%m-%d %H:%M:%S.%f +0000 UTC')}")
-    try:
-        vm.must("DELETE", "/backup-dir", CLEANUP_ERROR)
-    except BbrError as error:
-        errors.append(BbrError(f"Deployment '{host}' failed while cleaning up with error: {error}", CLEANUP_ERROR))
-    if errors:
-        raise MultiError(errors)
+    clean_up_and_report(vm, errors, f"Deployment '{host}' failed while cleaning up with error: ")
 
 
 def tar_checksums(tar_path: Path) -> dict[str, str]:
@@ -219,10 +214,17 @@ def restore(vm: Vm, host: str, artifact: Path) -> None:
         log(f"Completed restore of {host}")
     except BbrError as error:
         errors.append(BbrError(f"Failed to restore: {error}"))
+    clean_up_and_report(vm, errors, f"Deployment '{host}' failed while cleaning up with error ")
+
+
+def clean_up_and_report(vm: Vm, errors: list[BbrError], cleanup_failed: str) -> None:
+    """bbr removes the backup folder on the VM whatever happened, then reports every error.
+    cleanup_failed: the prefix bbr puts before a cleanup error (backup and restore word it
+    differently: only backup has the colon)."""
     try:
         vm.must("DELETE", "/backup-dir", CLEANUP_ERROR)
     except BbrError as error:
-        errors.append(BbrError(f"Deployment '{host}' failed while cleaning up with error {error}", CLEANUP_ERROR))
+        errors.append(BbrError(f"{cleanup_failed}{error}", CLEANUP_ERROR))
     if errors:
         raise MultiError(errors)
 

@@ -213,10 +213,7 @@ class Cli:
             task_id = director.task_from(director.call("POST", path, body))
         except CliError as error:
             raise CliError(wrap(f"Uploading remote {kind} '{location}':", error)) from None
-        task = self.follow(task_id)
-        if task["state"] != "done":
-            raise CliError(chain(f"Uploading remote {kind} '{location}':",
-                                f"Expected task '{task_id}' to succeed but state is '{task['state']}'"))
+        self.follow_to_done(task_id, f"Uploading remote {kind} '{location}':")
         result = director.task_result(task_id).strip()
         if result:
             self.ui.line(result)
@@ -227,6 +224,14 @@ class Cli:
                        for s in self.director().get_json("/stemcells"))
         return any(r["name"] == name and any(v["version"] == version for v in r["release_versions"])
                    for r in self.director().get_json("/releases"))
+
+    def follow_to_done(self, task_id: int, context: str = "") -> dict[str, Any]:
+        """follow(), then fail as the CLI does when the task did not finish 'done'."""
+        task = self.follow(task_id)
+        if task["state"] != "done":
+            message = f"Expected task '{task_id}' to succeed but state is '{task['state']}'"
+            raise CliError(chain(context, message) if context else message)
+        return task
 
     def follow(self, task_id: int) -> dict[str, Any]:
         self.ui.line(f"Task {task_id}")
@@ -256,9 +261,7 @@ class Cli:
             task_id = director.task_from(director.call("POST", f"/deployments/{name}/scans"))
         except CliError as error:
             raise CliError(wrap("Performing cloud check:", error)) from None
-        task = self.follow(task_id)
-        if task["state"] != "done":
-            raise CliError(f"Expected task '{task_id}' to succeed but state is '{task['state']}'")
+        self.follow_to_done(task_id)
         problems = director.get_json(f"/deployments/{name}/problems")
         self.ui.table("problems", ["#", "Type", "Description"],
                       [[str(p["id"]), p["type"], p["description"]] for p in problems])
@@ -272,9 +275,7 @@ class Cli:
         answers = {str(p["id"]): None for p in problems}
         task_id = director.task_from(director.call("PUT", f"/deployments/{name}/problems",
                                                    {"resolutions": answers}))
-        task = self.follow(task_id)
-        if task["state"] != "done":
-            raise CliError(f"Expected task '{task_id}' to succeed but state is '{task['state']}'")
+        self.follow_to_done(task_id)
 
     def instances(self, args: argparse.Namespace) -> None:
         director = self.director()
