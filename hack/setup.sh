@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # Installs everything the demo and the tests need, from scratch or incrementally:
 # a virtualenv with this package and its test tools, the control plane binaries and
-# the S3 server (built from Go modules, cached by version outside the repo).
+# the S3 server (built from Go modules, cached by version outside the repo), the real
+# bosh CLI and bbr (built from pinned sources, cached by their hash), and Debian's
+# OpenSSH server and sudo, which play the director VM that bbr reaches over SSH.
+#
+#   BOSH_TOOLS_SOURCES   a folder with the vendored bosh-cli and bbr source archives
+#                        (see tests/harness/build-bosh-tools.sh); without it, a sibling
+#                        ../shared/third_party is used if present, else `go install`
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,8 +38,19 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/pip install --quiet -c constraints.txt -e '.[test]'
   rm -f .venv/.installed-*; touch "$stamp"
 fi
+missing_packages=()
+[ -x /usr/sbin/sshd ] || missing_packages+=(openssh-server)
+[ -x /usr/bin/sudo ] || missing_packages+=(sudo)
+command -v chattr >/dev/null || missing_packages+=(e2fsprogs)
+command -v shasum >/dev/null || missing_packages+=(perl)
+if [ "${#missing_packages[@]}" -gt 0 ]; then
+  echo "[setup] installing ${missing_packages[*]} (the simulated director VM)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${missing_packages[@]}" >/dev/null
+fi
 for tool in unshare go; do
   command -v "$tool" >/dev/null || { echo "[setup] missing required tool: $tool" >&2; exit 1; }
 done
 echo "[setup] control plane binaries: $(bash tests/harness/build-controlplane.sh)"
 echo "[setup] S3 server: $(bash tests/harness/build-s3.sh)"
+echo "[setup] bosh and bbr: $(bash tests/harness/build-bosh-tools.sh)"
