@@ -217,7 +217,7 @@ class V1:
             vms = [json.loads(line) for line in director.task_result(task_id).splitlines() if line]
             rows = []
             for vm in sorted(vms, key=lambda v: (v["job_name"], v["index"])):
-                rows.append([f"{vm['job_name']}/{vm['index']} ({vm['id']})", vm["process_state"], vm["az"] or "n/a",
+                rows.append([f"{vm['job_name']}/{vm['index']} ({vm['id']})", vm["job_state"], vm["az"] or "n/a",
                              vm["vm_type"], ", ".join(vm["ips"])])
                 if "--ps" in args:
                     rows += [[f"  {p['name']}", p["state"], "", "", ""] for p in vm["processes"]]

@@ -1,4 +1,5 @@
-"""Start, seed, break and replace simulated directors; install the stand-in CLIs."""
+"""Start, seed, break and replace simulated directors; find the real bosh and bbr, and
+install the one stand-in left (the retired Ruby CLI v1)."""
 
 from __future__ import annotations
 
@@ -17,25 +18,44 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from harness.cluster import Process, free_port, start_process, wait_for
 from harness.pki import CertificateAuthority
 
 from .state import BBR_LOCK_DIR, DirectorState, Iaas, make_release, make_stemcell, sha1_file
+from .vm import DirectorVm
 
 TESTS_DIR = Path(__file__).resolve().parents[1]
+REPO_ROOT = TESTS_DIR.parent
 
 
-def install_clis(bin_dir: Path, *, bosh: str = "bosh", bosh_v1: str = "bosh1", bbr: str = "bbr") -> Path:
-    """Executables for the stand-in CLIs, under the names (or paths) the runner is told."""
+@functools.cache
+def real_tools() -> tuple[Path, Path]:
+    """A folder with the real `bosh` and `bbr` (tests/harness/build-bosh-tools.sh builds
+    them once and caches them; here that is a look-up)."""
+    folders = subprocess.run(["bash", str(TESTS_DIR / "harness" / "build-bosh-tools.sh")], check=True,
+                             capture_output=True, text=True).stdout.strip().split(":")
+    return Path(folders[0]), Path(folders[1])
+
+
+def install_clis(bin_dir: Path, *, python: str | None = None, tests_dir: Path = TESTS_DIR) -> Path:
+    """`bin_dir` with the real bosh and bbr, and the CLI v1 stand-in as `bosh1`.
+    `python` and `tests_dir` say where the stand-in finds them (an image's paths)."""
     bin_dir.mkdir(parents=True, exist_ok=True)
-    for name, module in ((bosh, "cli_v2"), (bosh_v1, "cli_v1"), (bbr, "bbr")):
-        script = bin_dir / name
-        script.write_text(f"#!/bin/sh\nPYTHONPATH={TESTS_DIR}${{PYTHONPATH:+:$PYTHONPATH}} "
-                          f"exec {sys.executable} -m boshsim.{module} \"$@\"\n")
-        script.chmod(0o755)
+    bosh_dir, bbr_dir = real_tools()
+    for source in (bosh_dir / "bosh", bbr_dir / "bbr"):
+        target = bin_dir / source.name
+        if not target.exists():
+            try:
+                os.link(source, target)
+            except OSError:
+                shutil.copy2(source, target)
+    script = bin_dir / "bosh1"
+    script.write_text(f"#!/bin/sh\nPYTHONPATH={tests_dir}${{PYTHONPATH:+:$PYTHONPATH}} "
+                      f"exec {python or sys.executable} -m boshsim.cli_v1 \"$@\"\n")
+    script.chmod(0o755)
     return bin_dir
 
 
@@ -49,12 +69,10 @@ class Credentials:
         serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()))
 
     @property
-    def ssh_public_sha256(self) -> str:
+    def ssh_public_key(self) -> str:
         key = serialization.load_ssh_private_key(self.ssh_private_key, password=None)
-        public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-        digest = hashes.Hash(hashes.SHA256())
-        digest.update(public)
-        return digest.finalize().hex()
+        return key.public_key().public_bytes(serialization.Encoding.OpenSSH,
+                                             serialization.PublicFormat.OpenSSH).decode()
 
 
 @dataclass
@@ -82,8 +100,8 @@ class SimulatedDirector:
             "mode": self.mode, "url": self.url,
             "clients": {self.credentials.client: self.credentials.client_secret},
             "users": {self.credentials.client: self.credentials.client_secret}}))
-        (self.state_dir / "ssh.json").write_text(json.dumps({
-            "username": self.credentials.ssh_user, "public_key_sha256": self.credentials.ssh_public_sha256}))
+        self.vm = DirectorVm(self.root / "vm", self.state.vm / "var" / "vcap", self.state_dir, self.ssh_port,
+                             self.credentials.ssh_user, self.credentials.ssh_public_key)
         admin_token = self.state_dir / "admin-token"
         if not admin_token.exists():
             admin_token.write_text(secrets.token_hex(16))
@@ -100,12 +118,14 @@ class SimulatedDirector:
     # -- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> SimulatedDirector:
+        """The director's API, and its VM's sshd."""
         self.process = start_process(f"director-{self.name}", [
             sys.executable, "-m", "boshsim.server", f"--state={self.state_dir}", f"--iaas={self.iaas_file}",
-            f"--port={self.port}", f"--ssh-port={self.ssh_port}", f"--cert={self.cert.cert}",
+            f"--port={self.port}", f"--cert={self.cert.cert}",
             f"--key={self.cert.key}"], self.root / "server.log",
             env={**os.environ, "PYTHONPATH": str(TESTS_DIR)})
         wait_for(f"director {self.name} to answer", self._answers, timeout=30)
+        self.vm.start()
         return self
 
     def _answers(self) -> bool:
@@ -118,6 +138,7 @@ class SimulatedDirector:
             return False
 
     def stop(self) -> None:
+        self.vm.stop()
         if self.process:
             self.process.stop()
             self.process = None
@@ -129,6 +150,7 @@ class SimulatedDirector:
     def destroy(self) -> None:
         """The disaster: the director VM and its disk are gone (the IaaS and its VMs stay)."""
         self.stop()
+        self.vm.release_immutable()
         shutil.rmtree(self.root, ignore_errors=True)
 
     def replacement(self, root: Path) -> SimulatedDirector:
@@ -234,7 +256,7 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 def bosh(bin_dir: Path, director: SimulatedDirector, *args: str, name: str = "bosh",
          check: bool = False, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Runs the installed stand-in CLI against a director, secrets in the environment."""
+    """Runs the real bosh CLI (or the v1 stand-in) against a director, secrets in the environment."""
     result = subprocess.run([str(bin_dir / name), *args], capture_output=True, text=True, timeout=120,
                             env={**os.environ, **director.cli_env(), **(env or {})})
     if check and result.returncode != 0:
@@ -245,7 +267,7 @@ def bosh(bin_dir: Path, director: SimulatedDirector, *args: str, name: str = "bo
 def bbr(bin_dir: Path, director: SimulatedDirector, *args: str, key: Path | None = None,
         user: str | None = None, host: str | None = None, cwd: Path | None = None
         ) -> subprocess.CompletedProcess[str]:
-    """Runs the installed stand-in bbr against a director's VM."""
+    """Runs the real bbr against a director's VM over SSH."""
     argv = [str(bin_dir / "bbr"), "director", "--host", host or director.ssh_host,
             "--username", user or director.credentials.ssh_user,
             "--private-key-path", str(key or director.ssh_key_file), *args]

@@ -1,15 +1,12 @@
-"""The simulated director: its HTTPS API, and an "SSH" side for bbr.
+"""The simulated director's HTTPS API (its VM, which bbr reaches over SSH, is vm.py).
 
 API (HTTPS, the paths the bosh CLI uses): /info, /uaa/oauth/token, /stemcells,
 /releases, /deployments, /deployments/<d>/instances, /deployments/<d>/scans,
 /deployments/<d>/problems, /tasks/<id>[/output], and CLI v1's /backups and /restore.
 Test-only administration lives under /_sim/ behind an admin token.
 
-SSH side (plain HTTP on its own port, standing in for the director VM's sshd that bbr
-drives): every request names a user and the SHA-256 of a public key, which must
-match the VM's authorized key, so a wrong key or user fails as it would over SSH.
 
-    python -m boshsim.server --state DIR --iaas FILE --port P --ssh-port Q --cert C --key K
+    python -m boshsim.server --state DIR --iaas FILE --port P --cert C --key K
 """
 
 from __future__ import annotations
@@ -34,10 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from .faults import Faults
-from .state import DirectorState, Iaas, read_manifest, sha1_file, write_json_atomic
+from .state import DirectorState, Iaas, read_manifest, sha1_file
 
 log = logging.getLogger("boshsim")
-BBR_JOBS = ["director", "blobstore", "bbr-credhubdb", "bbr-uaadb"]
 RECREATE_PLAN = "Recreate VM and wait for processes to start"
 
 
@@ -50,7 +46,7 @@ class Director:
 
     def __init__(self, state: DirectorState, iaas: Iaas):
         self.state, self.iaas = state, iaas
-        self.lock = threading.RLock()
+        self.lock = state.lock
         self.tokens: dict[str, str] = {}  # token -> client
         self.faults = Faults(state.path)
         self.restarting_until = 0.0
@@ -128,6 +124,8 @@ class Director:
         self.update_task(task_id, event=event)
 
     def run_task(self, task_id: int, work: Any) -> None:
+        while self.state.workers_stopped():  # bbr's lock script stopped the workers: tasks queue
+            time.sleep(0.1)
         self.update_task(task_id, state="processing", started_at=now())
         time.sleep(self.faults.get("slow_seconds", 0))
         try:
@@ -136,12 +134,24 @@ class Director:
             if failure:
                 raise TaskError(failure)
             result, output = work(task_id)
-            self.update_task(task_id, state="done", result=result, result_output=output)
-        except TaskError as error:
-            self.update_task(task_id, state="error", result=str(error))
-        except Exception as error:  # a bug in the simulator: report it like the director would
-            log.exception("task %s crashed", task_id)
-            self.update_task(task_id, state="error", result=f"Unexpected error: {error}")
+            self.update_task(task_id, state="done", result=result, result_output=output, timestamp=now())
+        except Exception as error:
+            if not isinstance(error, TaskError):  # a bug in the simulator: report it like the director would
+                log.exception("task %s crashed", task_id)
+            message = str(error) if isinstance(error, TaskError) else f"Unexpected error: {error}"
+            # the director's event log ends a failed task with an error event: the CLI shows it
+            self.update_task(task_id, event={"time": now(), "error": {"code": 100, "message": message}})
+            self.update_task(task_id, state="error", result=message, timestamp=now())
+
+    def tasks(self, query: dict[str, str]) -> list[dict[str, Any]]:
+        """GET /tasks: newest first, filtered as the CLI's `tasks` and `tasks --recent` ask."""
+        states = set(query["state"].split(",")) if query.get("state") else None
+        found = [t for t in reversed(self.state.db()["tasks"])
+                 if (states is None or t["state"] in states)
+                 and (not query.get("deployment") or t["deployment"] == query["deployment"])]
+        limit = int(query.get("limit") or 0)
+        return [{k: v for k, v in t.items() if k not in ("events", "result_output")}
+                for t in (found[:limit] if limit else found)]
 
     def task(self, task_id: int) -> dict[str, Any]:
         for task in self.state.db()["tasks"]:
@@ -244,7 +254,7 @@ class Director:
                 lines.append(json.dumps({
                     "agent_id": inst["agent_id"], "cid": inst["vm_cid"] if vm else None,
                     "job_name": inst["job"], "index": inst["index"], "id": inst["id"],
-                    "az": inst["az"], "ips": inst["ips"], "process_state": state,
+                    "az": inst["az"], "ips": inst["ips"], "job_state": state, "state": "started",
                     "processes": [{"name": p["name"], "state": p["state"]} for p in processes],
                     "vm_type": inst.get("vm_type", "default"), "bootstrap": inst["index"] == 0,
                     "disk_cid": inst.get("disk_cid")}))
@@ -346,62 +356,6 @@ class Director:
             self.state.save(restored)
         self.restarting_until = time.monotonic() + 1.5  # the director restarts after a restore
 
-    # -- bbr's view of the VM ---------------------------------------------------------------
-
-    def bbr_job_files(self, job: str) -> list[tuple[str, Path]]:
-        """(member name, source file) that job's backup script writes."""
-        if job == "director":
-            return [("./director-db.json", self.state.path / "db.json")]
-        if job == "bbr-credhubdb":
-            return [("./credhub-db.json", self.state.path / "credhub.json")]
-        if job == "bbr-uaadb":
-            return [("./uaa-db.json", self.state.path / "uaa.json")]
-        if job == "blobstore":
-            return [(f"./blobs/{p.name}", p) for p in sorted(self.state.blobs.iterdir()) if p.is_file()]
-        raise KeyError(job)
-
-    def bbr_write_job_tar(self, job: str, target: Path) -> None:
-        with tarfile.open(target, "w") as archive:
-            for member, source in self.bbr_job_files(job):
-                if member == "./director-db.json":
-                    db = self.state.db()
-                    db.pop("tasks", None)
-                    data = json.dumps(db, indent=2, sort_keys=True).encode()
-                    info = tarfile.TarInfo(member)
-                    info.size = len(data)
-                    archive.addfile(info, io.BytesIO(data))
-                else:
-                    archive.add(source, arcname=member)
-
-    def bbr_restore_job(self, job: str, tar_path: Path) -> None:
-        with tarfile.open(tar_path, "r") as archive:
-            if job == "blobstore":
-                with self.lock:
-                    for old in self.state.blobs.iterdir():
-                        old.unlink()
-                    for member in archive.getmembers():
-                        if member.isfile():
-                            source = archive.extractfile(member)
-                            assert source is not None
-                            with (self.state.blobs / Path(member.name).name).open("wb") as out:
-                                shutil.copyfileobj(source, out)
-                return
-            names = {"director": "./director-db.json", "bbr-credhubdb": "./credhub-db.json",
-                     "bbr-uaadb": "./uaa-db.json"}
-            dump = archive.extractfile(names[job])
-            if dump is None:
-                raise ValueError(f"{names[job]} missing from the {job} artifact")
-            data = json.loads(dump.read())
-        with self.lock:
-            if job == "director":
-                tasks = self.state.db()["tasks"]
-                data["tasks"] = tasks
-                data["next_task_id"] = max([t["id"] for t in tasks] + [0]) + 1
-                self.state.save(data)
-            else:
-                write_json_atomic(self.state.path / ("credhub.json" if job == "bbr-credhubdb" else "uaa.json"),
-                                  data)
-
 
 class TaskError(Exception):
     pass
@@ -433,6 +387,27 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def send_range(self, text: str) -> None:
+        """Task output as the director serves it: the CLI polls with `Range: bytes=N-`."""
+        data = text.encode()
+        header = self.headers.get("Range", "")
+        if not header.startswith("bytes="):
+            return self.send_text(200, text)
+        start = int(header[len("bytes="):].split("-", 1)[0] or 0)
+        if start >= len(data):
+            self.send_response(416)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return None
+        chunk = data[start:]
+        self.send_response(206)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        self.send_header("Content-Length", str(len(chunk)))
+        self.end_headers()
+        self.wfile.write(chunk)
+        return None
 
     def redirect_to_task(self, task_id: int) -> None:
         self.send_response(302)
@@ -503,6 +478,13 @@ class ApiHandler(Handler):
         director = self.director
         parts = path.strip("/").split("/")
         fix = query.get("fix") == "true"
+        if path == "/stemcell_uploads" and method == "POST":
+            wanted = json.loads(self.body() or b"{}").get("stemcell") or {}
+            known = any(s["name"] == wanted.get("name") and s["version"] == wanted.get("version")
+                        for s in director.stemcells())
+            return self.send_json(200, {"needed": not known})
+        if path == "/tasks" and method == "GET":
+            return self.send_json(200, director.tasks(query))
         if path in ("/stemcells", "/releases"):
             kind = path.strip("/")[:-1]
             if method == "GET":
@@ -540,8 +522,11 @@ class ApiHandler(Handler):
                 return self.send_json(200, {k: v for k, v in found.items() if k not in ("events", "result_output")})
             kind = query.get("type", "event")
             if kind == "result":
-                return self.send_text(200, found["result_output"])
-            return self.send_text(200, "".join(json.dumps(e) + "\n" for e in found["events"]))
+                return self.send_range(found["result_output"])
+            events = "".join(json.dumps(e) + "\n" for e in found["events"])
+            if kind == "debug":
+                events = "".join(f"D, [{e.get('time')}] DEBUG -- {json.dumps(e)}\n" for e in found["events"])
+            return self.send_range(events)
         if path == "/backups":
             if method == "POST":
                 return self.redirect_to_task(director.new_task("bosh backup", None, director.v1_backup_task()))
@@ -579,101 +564,14 @@ class ApiHandler(Handler):
         self.send_json(404, {"description": f"no admin route {method} {path}"})
 
 
-class SshHandler(Handler):
-    """The director VM as bbr sees it over SSH: jobs' backup and restore scripts."""
-
-    def route(self, method: str) -> None:
-        director = self.director
-        time.sleep(director.faults.get("slow_seconds", 0))
-        authorized = json.loads((director.state.path / "ssh.json").read_text())
-        if (self.headers.get("X-SSH-User") != authorized["username"]
-                or self.headers.get("X-SSH-Key-SHA256") != authorized["public_key_sha256"]):
-            return self.send_text(403, "ssh: handshake failed: ssh: unable to authenticate, attempted "
-                                       "methods [none publickey], no supported methods remain")
-        path = urllib.parse.urlsplit(self.path).path
-        parts = path.strip("/").split("/")
-        lock = director.state.bbr_lock
-        faults = director.faults
-        if path == "/jobs":
-            return self.send_json(200, {"instance": "bosh/0", "jobs": BBR_JOBS})
-        if path == "/backup-dir" and method == "GET":
-            return self.send_json(200, {"exists": lock.exists()})
-        if path == "/backup-dir" and method == "POST":
-            if lock.exists():
-                return self.send_text(409, f"Directory /{lock.relative_to(director.state.vm)} already "
-                                           "exists on instance bosh/0")
-            lock.mkdir(parents=True)
-            return self.send_json(201, {})
-        if path == "/backup-dir" and method == "DELETE":
-            if faults.get("bbr_cleanup_error"):
-                return self.send_text(500, "Unable to clean up backup artifact: rm: cannot remove "
-                                           "'/var/vcap/store/bbr-backup': Device or resource busy")
-            shutil.rmtree(lock, ignore_errors=True)
-            return self.send_json(200, {})
-        if path == "/lock" and method == "POST":
-            if faults.get("bbr_lock_error"):
-                return self.send_text(500, "Error attempting to run pre-backup-lock for job director on "
-                                           "bosh/0: director workers did not stop in time")
-            return self.send_json(200, {})
-        if path == "/unlock" and method == "POST":
-            if faults.get("bbr_unlock_error"):
-                return self.send_text(500, "Error attempting to run post-backup-unlock for job director "
-                                           "on bosh/0: monit start director failed")
-            return self.send_json(200, {})
-        if parts[0] == "backup" and len(parts) == 2 and method == "POST":
-            job = parts[1]
-            if faults.get("bbr_backup_error") == job:
-                return self.send_text(500, f"Error attempting to run backup for job {job} on bosh/0: "
-                                           "database-backup-restorer: exit status 127")
-            lock.mkdir(parents=True, exist_ok=True)
-            target = lock / f"{job}.tar"
-            director.bbr_write_job_tar(job, target)
-            return self.send_json(200, {"size": target.stat().st_size})
-        if parts[0] == "artifact" and len(parts) == 2 and method == "GET":
-            target = lock / f"{parts[1]}.tar"
-            if not target.exists():
-                return self.send_text(404, f"no artifact for job {parts[1]}")
-            return self.send_file(target)
-        if parts[0] == "restore" and len(parts) == 2 and method == "POST":
-            job = parts[1]
-            with tempfile.NamedTemporaryFile(suffix=".tar") as upload:
-                remaining = int(self.headers.get("Content-Length") or 0)
-                while remaining:
-                    chunk = self.rfile.read(min(remaining, 1 << 20))
-                    if not chunk:
-                        break
-                    upload.write(chunk)
-                    remaining -= len(chunk)
-                upload.flush()
-                try:
-                    director.bbr_restore_job(job, Path(upload.name))
-                except Exception as error:
-                    return self.send_text(500, f"Error attempting to run restore for job {job} on bosh/0: {error}")
-            return self.send_json(200, {})
-        self.send_text(404, f"no such script: {method} {path}")
-
-    def do_GET(self) -> None:
-        self.route("GET")
-
-    def do_POST(self) -> None:
-        self.route("POST")
-
-    def do_DELETE(self) -> None:
-        self.route("DELETE")
-
-
-def serve(state_dir: Path, iaas_file: Path, port: int, ssh_port: int, cert: Path, key: Path) -> None:
+def serve(state_dir: Path, iaas_file: Path, port: int, cert: Path, key: Path) -> None:
     director = Director(DirectorState(state_dir), Iaas(iaas_file))
     api_handler = type("Api", (ApiHandler,), {"director": director})
-    ssh_handler = type("Ssh", (SshHandler,), {"director": director})
     api = ThreadingHTTPServer(("127.0.0.1", port), api_handler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     api.socket = context.wrap_socket(api.socket, server_side=True)
-    ssh = ThreadingHTTPServer(("127.0.0.1", ssh_port), ssh_handler)
-    threading.Thread(target=ssh.serve_forever, daemon=True).start()
-    log.info("director %s listening on https://127.0.0.1:%s (ssh side on %s)",
-             director.state.db()["name"], port, ssh_port)
+    log.info("director %s listening on https://127.0.0.1:%s", director.state.db()["name"], port)
     api.serve_forever()
 
 
@@ -682,12 +580,11 @@ def main() -> None:
     parser.add_argument("--state", type=Path, required=True)
     parser.add_argument("--iaas", type=Path, required=True)
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--ssh-port", type=int, required=True)
     parser.add_argument("--cert", type=Path, required=True)
     parser.add_argument("--key", type=Path, required=True)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    serve(args.state, args.iaas, args.port, args.ssh_port, args.cert, args.key)
+    serve(args.state, args.iaas, args.port, args.cert, args.key)
 
 
 if __name__ == "__main__":

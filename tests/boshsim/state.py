@@ -6,7 +6,8 @@
     <state>/credhub.json   the credhub database (bbr backs it up as bbr-credhubdb)
     <state>/uaa.json       the uaa database (bbr-uaadb)
     <state>/faults.json    faults a test asked for (see faults.py)
-    <state>/vm/            the director VM's disk, e.g. var/vcap/store/bbr-backup
+    <state>/workers-stopped  present while a bbr lock script has stopped the task workers
+    <state>/vm/var/vcap    the director VM's /var/vcap: jobs' bbr scripts, store/bbr-backup
 
 The IaaS (which VMs and disks exist) is a separate file shared by every director of
 a test, as a cloud outlives the director that manages it.
@@ -22,6 +23,7 @@ import io
 import json
 import os
 import tarfile
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +33,33 @@ import yaml
 
 DB_VERSION = 1
 BBR_LOCK_DIR = "var/vcap/store/bbr-backup"
+
+
+class StateLock:
+    """One writer of the director's files at a time: threads of the API server, and the
+    bbr scripts that run as other processes on the VM. Re-entrant within a thread."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._thread_lock = threading.RLock()
+        self._depth = 0
+        self._handle: Any = None
+
+    def __enter__(self) -> StateLock:
+        self._thread_lock.acquire()
+        if self._depth == 0:
+            self._handle = self.path.open("a")
+            fcntl.flock(self._handle, fcntl.LOCK_EX)
+        self._depth += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            fcntl.flock(self._handle, fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None
+        self._thread_lock.release()
 
 
 def empty_db(name: str) -> dict[str, Any]:
@@ -61,8 +90,9 @@ class DirectorState:
         self.path = path
         self.blobs = path / "blobs"
         self.vm = path / "vm"
-        for folder in (path, self.blobs, self.vm):
+        for folder in (path, self.blobs, self.vm / "var" / "vcap"):
             folder.mkdir(parents=True, exist_ok=True)
+        self.lock = StateLock(path / "state.lock")
         if not (path / "db.json").exists():
             write_json_atomic(path / "db.json", empty_db(name))
             write_json_atomic(path / "credhub.json", {"credentials": {}})
@@ -94,6 +124,21 @@ class DirectorState:
 
     def blob_present(self, blob_id: str | None) -> bool:
         return bool(blob_id) and (self.blobs / str(blob_id)).is_file()
+
+    # -- the task workers, which bbr's lock scripts stop during a backup or restore --
+
+    @property
+    def _workers_flag(self) -> Path:
+        return self.path / "workers-stopped"
+
+    def stop_workers(self, why: str) -> None:
+        self._workers_flag.write_text(why)
+
+    def start_workers(self) -> None:
+        self._workers_flag.unlink(missing_ok=True)
+
+    def workers_stopped(self) -> bool:
+        return self._workers_flag.exists()
 
     # -- the bbr lock left on the director VM -----------------------------------
 
