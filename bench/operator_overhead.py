@@ -30,7 +30,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "operator")]
 
-from boshsim.fixtures import SimulatedDirector, install_clis  # noqa: E402
+from boshsim.fixtures import SimulatedDirector  # noqa: E402
 from boshsim.k8s import API, backup, register  # noqa: E402
 from harness.env import Harness  # noqa: E402
 from harness.pki import CertificateAuthority  # noqa: E402
@@ -66,11 +66,7 @@ def main() -> None:
     parser.add_argument("--directors", type=int, default=10)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-operator-"))
-    work.chmod(0o755)  # runner pods run as a non-root user and execute the tools kept here
-    tools = install_clis(work / "tools")
-    harness = Harness(work / "harness", operator_env={
-        "BOSH_BACKUP_BOSH_CLI": str(tools / "bosh"), "BOSH_BACKUP_BOSH_V1_CLI": str(tools / "bosh1"),
-        "BOSH_BACKUP_BBR_CLI": str(tools / "bbr")})
+    harness = Harness(work / "harness")  # runner pods get the real bosh and bbr from the image (image.py)
     directors: list[SimulatedDirector] = []
     try:
         harness.start()

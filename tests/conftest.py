@@ -19,15 +19,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def harness() -> Iterator[object]:
-    from boshsim.fixtures import install_clis
     from harness.env import Harness
 
+    # runner pods find the real bosh and bbr (and the CLI v1 stand-in) at the image's
+    # paths, as they would in the Dockerfile's image: see tests/harness/image.py
     workdir = Path(tempfile.mkdtemp(prefix="bosh-backup-tests-"))
-    tools = install_clis(workdir / "tools")  # the runner image's bosh, bosh v1 and bbr
     env = Harness(workdir, operator_env={
         "BOSH_BACKUP_RECHECK_SECONDS": "2", "BOSH_BACKUP_SAFETY_NET_SECONDS": "3",
-        "BOSH_BACKUP_BOSH_CLI": str(tools / "bosh"), "BOSH_BACKUP_BOSH_V1_CLI": str(tools / "bosh1"),
-        "BOSH_BACKUP_BBR_CLI": str(tools / "bbr"), "BOSH_BACKUP_RUNNER_GRACE_SECONDS": "20"})
+        "BOSH_BACKUP_RUNNER_GRACE_SECONDS": "20"})
     try:
         env.start()
         yield env

@@ -82,17 +82,10 @@ def main() -> int:
     parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
     parser.add_argument("--exit", action="store_true", help="stop everything at the end")
     args = parser.parse_args()
-    closed = [str(parent) for parent in args.workdir.resolve().parents if not parent.stat().st_mode & 0o001]
-    if closed:
-        raise SystemExit(f"--workdir {args.workdir}: runner pods run as a non-root user and cannot enter "
-                         f"{closed[0]}; choose a folder whose parents others may enter (e.g. under /tmp)")
     shutil.rmtree(args.workdir, ignore_errors=True)
     args.workdir.mkdir(parents=True)
-    args.workdir.chmod(0o755)
-    tools = install_clis(args.workdir / "tools")
-    harness = Harness(args.workdir / "cluster", operator_env={
-        "BOSH_BACKUP_BOSH_CLI": str(tools / "bosh"), "BOSH_BACKUP_BOSH_V1_CLI": str(tools / "bosh1"),
-        "BOSH_BACKUP_BBR_CLI": str(tools / "bbr"), "BOSH_BACKUP_SAFETY_NET_SECONDS": "3"})
+    tools = install_clis(args.workdir / "tools")  # the real bosh and bbr, for seeding the director
+    harness = Harness(args.workdir / "cluster", operator_env={"BOSH_BACKUP_SAFETY_NET_SECONDS": "3"})
     directors: list[SimulatedDirector] = []
     artifacts: ArtifactServer | None = None
     try:

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from .cluster import NODE_NAME, REPO_ROOT, ControlPlane, Process, free_port, start_process, wait_for
+from .image import build_image
 from .rest import Rest
 
 OPERATOR_NAMESPACE = "bosh-backup-system"
@@ -44,7 +45,6 @@ class Harness:
 
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.workdir.chmod(0o755)  # pods run as non-root users and use tools kept here
         self.plane = ControlPlane(self.workdir)
         self.node_root = self.workdir / "node"
 
@@ -67,11 +67,13 @@ class Harness:
 
     def start_node_agent(self) -> None:
         self.node_root.mkdir(exist_ok=True)
+        image = build_image(self.workdir / "image")
         self.node_agent = start_process("node-agent", [
             sys.executable, "-m", "harness.nodeagent",
             f"--node-kubeconfig={self.plane.node_kubeconfig}",
             f"--scheduler-kubeconfig={self.plane.scheduler_kubeconfig}",
             f"--root={self.node_root}", f"--name={NODE_NAME}", f"--api-port={self.plane.api_port}",
+            f"--image={image}",
         ], self.plane.logs / "node-agent.log", env=self.child_env())
         wait_for("the node agent's Node to be Ready", self.node_ready, timeout=60)
 

@@ -6,8 +6,9 @@ with the scheduler's (system:kube-scheduler). Secrets, configmaps and
 service-account tokens are fetched the way a kubelet fetches them.
 
 What is mapped (nothing else is):
-- A container is its command/args run as a local process; the image is ignored and
-  the agent's PATH stands in for the image's. Without a command the pod fails.
+- A container is its command/args run as a local process; its image is the one
+  that `--image` describes (harness/image.py: the runner's installation
+  bind-mounted at its image paths, and the image's PATH). Without a command the pod fails.
 - Each volume is a folder under <root>/pods/<uid>/volumes/<name>, bind-mounted at
   its real mountPath in a private mount namespace (see podexec.py).
 - A PersistentVolumeClaim is the folder <root>/pvcs/<namespace>/<claim>: it outlives
@@ -120,10 +121,14 @@ class Informer:
 
 
 class NodeAgent:
-    def __init__(self, node: Rest, scheduler: Rest, name: str, root: Path, api_port: int):
+    def __init__(self, node: Rest, scheduler: Rest, name: str, root: Path, api_port: int,
+                 image: dict[str, Any] | None = None):
         self.node, self.scheduler, self.name = node, scheduler, name
         self.root = root
         self.api_port = api_port
+        # what every container sees at the image's paths, and the image's PATH (image.py)
+        self.image_mounts: list[dict[str, Any]] = (image or {}).get("mounts", [])
+        self.container_path: str = (image or {}).get("path") or os.environ["PATH"]
         self.stop = threading.Event()
         self.workers: dict[str, PodWorker] = {}
         self.lock = threading.Lock()
@@ -465,7 +470,7 @@ class PodWorker(threading.Thread):
         exec_spec = {
             "argv": argv, "env": env, "cwd": container.get("workingDir"),
             "uid": uid, "gid": gid, "groups": groups,
-            "mounts": [*mounts, {"source": str(termination_file),
+            "mounts": [*self.agent.image_mounts, *mounts, {"source": str(termination_file),
                                  "target": container.get("terminationMessagePath",
                                                          "/dev/termination-log")}],
         }
@@ -729,7 +734,7 @@ class PodWorker(threading.Thread):
     def env_for(self, container: dict[str, Any]) -> dict[str, str]:
         uid, _, _ = self.security_for(container)
         env = {
-            "PATH": os.environ["PATH"], "HOSTNAME": self.pod["metadata"]["name"],
+            "PATH": self.agent.container_path, "HOSTNAME": self.pod["metadata"]["name"],
             "HOME": "/root" if not uid else "/",
             "KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": str(self.agent.api_port),
             "KUBERNETES_SERVICE_PORT_HTTPS": str(self.agent.api_port),
@@ -811,10 +816,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--root", type=Path, required=True)
     parser.add_argument("--name", default="harness-node")
     parser.add_argument("--api-port", type=int, required=True)
+    parser.add_argument("--image", type=Path, help="image.json: mounts and PATH every container gets")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    image = json.loads(args.image.read_text()) if args.image else None
     agent = NodeAgent(Rest(args.node_kubeconfig), Rest(args.scheduler_kubeconfig), args.name,
-                      args.root, args.api_port)
+                      args.root, args.api_port, image)
     signal.signal(signal.SIGTERM, lambda *_: agent.stop.set())
     agent.run()
 
