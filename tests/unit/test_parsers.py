@@ -1,4 +1,5 @@
-"""bosh, bosh v1 and bbr output to typed results, on outputs as the tools print them."""
+"""bosh, bosh v1 and bbr output to typed results, on hand-written outputs; what the real
+tools print is in test_real_output.py."""
 
 from __future__ import annotations
 
@@ -41,22 +42,6 @@ def test_deployments_split_multiline_cells() -> None:
     assert deployments == [{"name": "cf", "releases": [{"name": "capi", "version": "1.2"},
                                                        {"name": "diego", "version": "2.3"}],
                             "stemcells": [{"name": "bosh-aws", "version": "621.90"}]}]
-
-
-def test_instances_ps_groups_processes_under_their_instance() -> None:
-    out = document("instances", ["instance", "process", "process_state", "az", "ips", "deployment"], [
-        {"instance": "web/1", "process": "", "process_state": "failing", "az": "z1", "ips": "10.0.0.1",
-         "deployment": "cf"},
-        {"instance": "", "process": "nginx", "process_state": "running", "az": "", "ips": "", "deployment": "cf"},
-        {"instance": "", "process": "app", "process_state": "failing", "az": "", "ips": "", "deployment": "cf"}])
-    [instance] = parsers.parse_instances(out)
-    assert instance.instance == "web/1" and instance.failing_processes == ["app"]
-
-
-def test_problems_use_the_empty_key_for_the_number() -> None:
-    out = document("problems", ["", "type", "description"],
-                   [{"": "1", "type": "missing_vm", "description": "VM for 'web/1' missing."}])
-    assert parsers.parse_problems(out) == [{"id": "1", "type": "missing_vm", "description": "VM for 'web/1' missing."}]
 
 
 def test_not_json_is_a_clear_error() -> None:
@@ -139,9 +124,8 @@ def test_bbr_progress_over_all_jobs() -> None:
 @pytest.mark.parametrize(("code", "usable", "meaning"), [
     (0, True, []), (1, False, ["the backup or restore failed"]), (4, False, ["the pre-backup lock failed"]),
     (8, True, ["the post-backup unlock failed: the director may still be locked"]),
-    (16, True, ["cleanup on the director failed"]),
     (17, False, ["the backup or restore failed", "cleanup on the director failed"]),
-    (143, False, ["bbr was killed by signal 15"]),
+    (143, False, ["bbr was killed by signal 15"]), (-15, False, ["bbr was killed by signal 15"]),
 ])
 def test_bbr_exit_bitmask(code: int, usable: bool, meaning: list[str]) -> None:
     assert parsers.bbr_artifact_usable(code) is usable

@@ -39,12 +39,25 @@ def json_rows(stdout: str, content: str | None = None) -> list[dict[str, str]]:
 
 
 def json_error_line(stdout: str) -> str:
-    """The most telling line of a failed bosh --json run (the innermost cause)."""
+    """The most telling line of a failed bosh --json run: a failed task's own cause (an
+    `Error: ...` entry of Blocks) after what the CLI was doing, else the innermost cause."""
     try:
-        lines = [line for line in (json_document(stdout).get("Lines") or []) if line.strip()]
+        document = json_document(stdout)
     except OutputError:
-        lines = [line for line in stdout.splitlines() if line.strip()]
-    return error_line("\n".join(lines))
+        return error_line(stdout)
+    lines = [line for line in (document.get("Lines") or []) if line.strip()]
+    causes = json_task_errors(document)
+    if not causes:
+        return error_line("\n".join(lines))
+    chains = [line for line in lines if "\n" in line.strip()]
+    context = chains[-1].strip().splitlines()[0].rstrip(":") if chains else ""
+    return f"{context}: {causes[-1]}" if context else causes[-1]
+
+
+def json_task_errors(document: dict[str, Any]) -> list[str]:
+    """The causes a failed director task reported (its `Error: ...` events, in Blocks)."""
+    return [block.strip()[len("Error: "):] for block in (document.get("Blocks") or [])
+            if block.strip().startswith("Error: ")]
 
 
 def error_line(text: str) -> str:
@@ -135,20 +148,30 @@ class InstanceSummary:
 
 
 def parse_instances(stdout: str) -> list[InstanceSummary]:
-    """instances --ps --json: process rows follow their instance row with an empty instance."""
-    instances: list[InstanceSummary] = []
-    for row in json_rows(stdout, "instances"):
-        if row.get("instance"):
-            instances.append(InstanceSummary(row.get("deployment", ""), row["instance"],
-                                             row.get("process_state", "")))
-        elif instances and row.get("process"):
-            instances[-1].processes[row["process"]] = row.get("process_state", "")
-    return instances
+    """instances --ps --json: an instance's row has an empty `process`; each of its
+    processes follows in a row that repeats the instance's name."""
+    instances: dict[tuple[str, str], InstanceSummary] = {}
+    deployment = ""
+    for table in json_document(stdout).get("Tables") or []:
+        if table.get("Content") != "instances":
+            continue
+        for row in table.get("Rows") or []:
+            name = row.get("instance", "")
+            if not row.get("process"):
+                deployment = row.get("deployment") or deployment
+                instances[(deployment, name)] = InstanceSummary(deployment, name, row.get("process_state", ""))
+            elif (deployment, name) in instances:
+                instances[(deployment, name)].processes[row["process"]] = row.get("process_state", "")
+            else:
+                raise OutputError(f"instances --ps: process {row['process']} of {name} came before its instance")
+    return list(instances.values())
 
 
 def parse_problems(stdout: str) -> list[dict[str, str]]:
-    """cloud-check --json: the '#' column's key is empty, as bosh-cli folds headers."""
-    return [{"id": row.get("", ""), "type": row.get("type", ""), "description": row.get("description", "")}
+    """cloud-check --json: bosh-cli keys the '#' column "0" (it keyifies titles by
+    position when they have no letters)."""
+    return [{"id": row.get("0", row.get("", "")), "type": row.get("type", ""),
+             "description": row.get("description", "")}
             for row in json_rows(stdout, "problems")]
 
 
@@ -285,32 +308,54 @@ BBR_EXIT_BITS = {1: "the backup or restore failed", 4: "the pre-backup lock fail
                  16: "cleanup on the director failed"}
 
 
+def killed_by(code: int) -> int | None:
+    """The signal that ended a process: Python reports -N, a container runtime 128+N."""
+    if code < 0:
+        return -code
+    if code > 128:
+        return code - 128
+    return None
+
+
 def bbr_exit_meaning(code: int) -> list[str]:
     """bbr's exit code is a bitmask: 1 error, 4 lock, 8 unlock, 16 cleanup."""
-    if code >= 128:
-        return [f"bbr was killed by signal {code - 128}"]
+    signal_number = killed_by(code)
+    if signal_number is not None:
+        return [f"bbr was killed by signal {signal_number}"
+                + (" (SIGKILL: out of memory, or the pod's grace period ran out)" if signal_number == 9 else "")]
     return [text for bit, text in BBR_EXIT_BITS.items() if code & bit]
 
 
 def bbr_artifact_usable(code: int) -> bool:
-    """Only unlock/cleanup failures leave a complete artifact behind."""
-    return code == 0 or (code & 1 == 0 and code & 4 == 0 and code < 128)
+    """Only an unlock failure alone (8) leaves a complete artifact behind; bbr 1.9 adds
+    bit 1 to a cleanup failure (17), and calls that backup failed."""
+    return code in (0, 8)
+
+
+BBR_ERROR_MARKER = re.compile(r"\d+ errors? occurred:|error \d+:")
+BBR_HINTS = ("It is recommended", "Stacktrace written")
 
 
 def bbr_error(stderr: str) -> str:
-    """The error lines of bbr's '1 error occurred:' block, joined; the first line otherwise."""
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    errors = []
-    capture = False
-    for line in lines:
-        if re.match(r"^\d+ errors? occurred:$", line):
-            capture = True
+    """The messages of bbr's error blocks, in order, with their context: bbr nests blocks
+    (`1 error occurred:` inside another) and glues `error k+1:` to the end of line k."""
+    text = "\n".join(line for line in stderr.splitlines() if not line.strip().startswith(BBR_HINTS))
+    fragments = [part.strip() for part in BBR_ERROR_MARKER.split(text) if part.strip()]
+    messages: list[str] = []
+    pending = ""
+    for fragment in fragments:
+        if fragment.endswith(":"):  # context for the nested block that follows
+            pending = f"{pending} {fragment}".strip()
             continue
-        if re.match(r"^error \d+:$", line):
-            continue
-        if line.startswith("It is recommended") or line.startswith("Stacktrace written"):
-            capture = False
-            continue
-        if capture:
-            errors.append(line)
-    return "; ".join(errors) if errors else (lines[0] if lines else "")
+        message = f"{pending} {fragment}".strip()
+        pending = ""
+        if message not in messages:
+            messages.append(" ".join(message.split()))
+    if pending:
+        messages.append(pending)
+    return "; ".join(messages)
+
+
+def bbr_hint(stderr: str) -> str:
+    """bbr's own advice after some failures, e.g. to run `bbr backup-cleanup`."""
+    return next((line.strip() for line in stderr.splitlines() if line.strip().startswith("It is recommended")), "")

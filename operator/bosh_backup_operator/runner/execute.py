@@ -1,19 +1,24 @@
-"""Runs one tool command, streaming its lines, stoppable by SIGTERM."""
+"""Runs one tool command, streaming its lines, stoppable by SIGTERM.
+
+A tool's whole output is kept, in spool files rather than memory while it runs: a
+director with hundreds of releases and thousands of instances prints megabytes of
+JSON, and no parse may see only the end of it.
+"""
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import logging
 import os
 import signal
 import subprocess
+import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import IO
 
 log = logging.getLogger("runner")
-KEEP_LINES = 400
 
 
 @dataclass
@@ -22,6 +27,10 @@ class Completed:
     code: int
     stdout: str
     stderr: str
+
+
+def _spool() -> IO[str]:
+    return tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace")
 
 
 class Stopped(Exception):
@@ -57,27 +66,31 @@ class Executor:
         except OSError as error:
             return Completed(argv, 126, "", f"{argv[0]}: cannot be executed: {error.strerror}")
         self.current = process
-        buffers: dict[str, collections.deque[str]] = {"stdout": collections.deque(maxlen=KEEP_LINES),
-                                                       "stderr": collections.deque(maxlen=KEEP_LINES)}
+        spools = {"stdout": _spool(), "stderr": _spool()}
 
         def pump(name: str) -> None:
             stream = process.stdout if name == "stdout" else process.stderr
             assert stream is not None
             for line in stream:
-                buffers[name].append(line)
+                spools[name].write(line)
                 print(line, end="", flush=True)  # the pod's log keeps the tool's own words
                 if on_line:
                     try:
                         on_line(name, line.rstrip("\n"))
                     except Exception as error:
                         log.warning("progress parsing failed: %s", error)
-        threads = [threading.Thread(target=pump, args=(n,), daemon=True) for n in buffers]
+        threads = [threading.Thread(target=pump, args=(n,), daemon=True) for n in spools]
         for thread in threads:
             thread.start()
         code = process.wait()
         for thread in threads:
             thread.join()
         self.current = None
+        outputs = {}
+        for name, spool in spools.items():
+            spool.seek(0)
+            outputs[name] = spool.read()
+            spool.close()
         if check_stop and self.stopping.is_set():
             raise Stopped()
-        return Completed(argv, code, "".join(buffers["stdout"]), "".join(buffers["stderr"]))
+        return Completed(argv, code, outputs["stdout"], outputs["stderr"])
