@@ -152,7 +152,7 @@ def step_failure(status: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.mark.parametrize(("fault", "reason", "step", "words"), [
     ("unreachable", "DirectorUnreachable", "DirectorInfo", "connection refused"),
-    ("credentials", "DirectorAuthenticationFailed", "DirectorInfo", "user '(not logged in)'"),
+    ("credentials", "DirectorAuthenticationFailed", "DirectorInfo", "UAA responded with non-successful status code"),
     ("ca", "DirectorCertificateInvalid", "DirectorInfo", "x509: certificate signed by unknown authority"),
     ("stale-lock", "BackupAlreadyInProgress", "PreBackupCheck", "backup-cleanup"),
     ("lock", "BbrLockFailed", "Backup", "bbr exit code 4"),

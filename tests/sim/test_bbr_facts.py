@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from boshsim.capture import flip_data_byte
 from boshsim.fixtures import SimulatedDirector, bbr
 
 LOG_LINE = re.compile(r"^\[bbr\] \d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2} INFO - .+$")
@@ -40,10 +41,12 @@ def test_backup_log_lines_and_progress(seeded: Any, bin_dir: Path, tmp_path: Pat
                for m in messages)
     percents = [int(m.rsplit("-- ", 1)[1].split("%")[0]) for m in messages
                 if m.startswith("Copying backup for job director") and m.endswith("% complete")]
-    assert percents == list(range(5, 101, 5))
-    assert "Finished copying backup -- for job director on bosh/0." in messages
+    # bbr 1.9.81 reports on a timer, not in 5% steps: a small job may print one
+    # percentage, or none, before "Finished copying"
+    assert percents == sorted(percents) and all(0 < p <= 100 for p in percents)
+    assert "Finished copying backup -- for job director on bosh/0..." in messages
     assert "Starting validity checks -- for job director on bosh/0..." in messages
-    assert messages[-1].startswith("Backup created of 127.0.0.1 on ")
+    assert messages[-2].startswith("Backup created of 127.0.0.1 on ") and messages[-1] == "Cleaning up..."
 
 
 def test_artifact_folder_name_mode_and_layout(seeded: Any, bin_dir: Path, tmp_path: Path) -> None:
@@ -69,7 +72,9 @@ def test_metadata_has_sha256_per_file_and_times(seeded: Any, bin_dir: Path, tmp_
     assert (instance["name"], instance["index"]) == ("bosh", "0")
     director_artifact = next(a for a in instance["artifacts"] if a["name"] == "director")
     with tarfile.open(folder / "bosh-0-director.tar") as archive:
-        member = archive.getmembers()[0]
+        names = archive.getnames()
+        assert names[0] == "."  # `tar -C DIR -c .` on the VM: the folder itself first
+        member = next(m for m in archive.getmembers() if m.isfile())
         assert member.name.startswith("./")
         data = archive.extractfile(member).read()  # type: ignore[union-attr]
     assert director_artifact["checksums"] == {member.name: hashlib.sha256(data).hexdigest()}
@@ -92,7 +97,7 @@ def test_stale_lock_fails_backup_until_backup_cleanup(seeded: Any, bin_dir: Path
     assert result.returncode == 1
     assert result.stderr.startswith("1 error occurred:\nerror 1:\n")
     assert "Directory /var/vcap/store/bbr-backup already exists on instance bosh/0" in result.stderr
-    assert "bbr director backup-cleanup" in result.stderr
+    assert "It is recommended that you run `bbr backup-cleanup`" in result.stderr  # not `bbr director ...`
     assert list(tmp_path.glob("bbr-*.err.log")), "bbr writes its stack trace in the working directory"
     again, _ = backup(bin_dir, director, tmp_path)
     assert again.returncode == 1
@@ -108,7 +113,10 @@ def test_lock_error_exits_4(seeded: Any, bin_dir: Path, tmp_path: Path) -> None:
     result, folder = backup(bin_dir, director, tmp_path)
     assert result.returncode == 4
     assert "pre-backup-lock" in result.stderr
-    assert folder is not None and not (folder / "metadata").exists()  # no usable artifact
+    # bbr writes metadata when it creates the folder, even when the backup then fails:
+    # only the missing tars say that nothing usable is there
+    assert folder is not None and (folder / "metadata").exists()
+    assert not list(folder.glob("*.tar"))
 
 
 def test_backup_and_cleanup_errors_combine_to_17(seeded: Any, bin_dir: Path, tmp_path: Path) -> None:
@@ -144,15 +152,12 @@ def test_restore_verifies_checksums_before_touching_the_director(seeded: Any, bi
     director, _ = seeded
     _, folder = backup(bin_dir, director, tmp_path)
     assert folder is not None
-    tar = folder / "bosh-0-director.tar"
-    data = bytearray(tar.read_bytes())
-    data[600] ^= 0xFF  # inside the first member's data
-    tar.write_bytes(bytes(data))
+    flip_data_byte(folder / "bosh-0-director.tar")
     fresh = new_director("fresh", credentials=director.credentials)
     before = fresh.snapshot()
     result = bbr(bin_dir, fresh, "restore", "--artifact-path", str(folder))
     assert result.returncode == 1
-    assert "Backup artifact is corrupted" in result.stderr
+    assert "Backup is corrupted" in result.stderr
     assert fresh.snapshot() == before
 
 
