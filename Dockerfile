@@ -4,23 +4,50 @@
 #   docker build -t bosh-backup-operator:0.1.0 .
 #   docker build --target with-cli-v1 -t bosh-backup-operator:0.1.0-v1 .   # adds the retired CLI v1
 #
-# bosh and bbr are built from their Go modules at the versions below; `go install`
-# verifies every module against the Go checksum database (sum.golang.org), so a
-# tampered download fails the build.
+# bosh and bbr are built at the versions below (the same as tests/harness/bosh-tools.versions,
+# which a unit test keeps in step). By default from their Go modules: `go install` verifies
+# every module against the Go checksum database, so a tampered download fails the build.
+# Where the module proxy refuses them, give the vendored source archives instead; each
+# is checked against the sha256 pinned here and built with GOPROXY=off:
+#
+#   docker build --build-context tools-src=/path/to/third_party -t bosh-backup-operator:0.1.0 .
 
-ARG BOSH_CLI_VERSION=v7.9.5
-ARG BBR_VERSION=v1.9.73
+ARG BOSH_CLI_VERSION=v7.10.6
+ARG BBR_VERSION=v1.9.81
+ARG BOSH_CLI_SHA256=bfafc5825b76cf6652715d2a47db93a849056046fcb7e4527a844b93d7001c59
+ARG BBR_SHA256=0a18c0b61a688a0672dac572e5c9b5acc661c9c846e99836c35969705d3c8d2a
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 ARG GO_IMAGE=golang:1.26-bookworm
+
+# empty unless --build-context tools-src=DIR names a folder with the vendored archives
+FROM scratch AS tools-src
 
 FROM ${GO_IMAGE} AS tools
 ARG BOSH_CLI_VERSION
 ARG BBR_VERSION
-ENV CGO_ENABLED=0 GOFLAGS=-trimpath
-RUN go install "github.com/cloudfoundry/bosh-cli/v7@${BOSH_CLI_VERSION}" \
- && go install "github.com/cloudfoundry/bosh-backup-and-restore/cmd/bbr@${BBR_VERSION}" \
- && mv /go/bin/bosh-cli /go/bin/bosh \
- && /go/bin/bosh --version && /go/bin/bbr version
+ARG BOSH_CLI_SHA256
+ARG BBR_SHA256
+ENV CGO_ENABLED=0
+RUN --mount=from=tools-src,target=/vendored set -eu; \
+    bosh_tgz="/vendored/bosh-cli-${BOSH_CLI_VERSION#v}-vendored.tar.gz"; \
+    bbr_tgz="/vendored/bbr-${BBR_VERSION#v}-vendored.tar.gz"; \
+    bosh_ldflags="-X 'github.com/cloudfoundry/bosh-cli/v7/cmd.VersionLabel=${BOSH_CLI_VERSION#v}'"; \
+    bbr_ldflags="-X main.version=${BBR_VERSION#v}"; \
+    if [ -f "$bosh_tgz" ] && [ -f "$bbr_tgz" ]; then \
+      echo "${BOSH_CLI_SHA256}  $bosh_tgz" | sha256sum -c -; \
+      echo "${BBR_SHA256}  $bbr_tgz" | sha256sum -c -; \
+      mkdir -p /build && tar xzf "$bosh_tgz" -C /build && tar xzf "$bbr_tgz" -C /build; \
+      GOFLAGS=-mod=vendor GOPROXY=off go build -C /build/bosh-cli-src -trimpath -ldflags "$bosh_ldflags" \
+        -o /go/bin/bosh . ; \
+      GOFLAGS=-mod=vendor GOPROXY=off go build -C /build/bbr-src -trimpath -ldflags "$bbr_ldflags" \
+        -o /go/bin/bbr ./cmd/bbr ; \
+    else \
+      go install -trimpath -ldflags "$bosh_ldflags" "github.com/cloudfoundry/bosh-cli/v7@${BOSH_CLI_VERSION}"; \
+      go install -trimpath -ldflags "$bbr_ldflags" \
+        "github.com/cloudfoundry/bosh-backup-and-restore/cmd/bbr@${BBR_VERSION}"; \
+      mv /go/bin/bosh-cli /go/bin/bosh; \
+    fi; \
+    /go/bin/bosh --version && /go/bin/bbr version
 
 FROM ${PYTHON_IMAGE} AS wheels
 WORKDIR /src
