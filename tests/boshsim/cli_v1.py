@@ -246,6 +246,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             rest.append(arg)
         i += 1
+    if rest == ["--version"]:
+        print("BOSH 1.3262.26.0")  # the last release of the Ruby CLI
+        return 0
     cli = V1(config, non_interactive, user, password)
     commands = {"target": cli.target, "status": cli.status, "backup": cli.backup, "restore": cli.restore,
                 "upload": cli.upload, "stemcells": cli.stemcells, "releases": cli.releases,

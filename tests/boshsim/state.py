@@ -1,7 +1,8 @@
 """A simulated director's durable state, in a folder.
 
     <state>/db.json        the director database: identity, stemcells, releases,
-                           deployments with instances and processes, tasks
+                           deployments with instances and processes
+    <state>/tasks.json     the director's tasks and their events
     <state>/blobs/<id>     the blobstore: stemcell and release tarballs
     <state>/credhub.json   the credhub database (bbr backs it up as bbr-credhubdb)
     <state>/uaa.json       the uaa database (bbr-uaadb)
@@ -67,7 +68,7 @@ def empty_db(name: str) -> dict[str, Any]:
         "schema": DB_VERSION,
         "name": name, "uuid": str(uuid.uuid4()), "version": "282.0.3 (00000000)",
         "cpi": "warden_cpi", "stemcell_os": "ubuntu-jammy", "stemcell_version": "1.700",
-        "stemcells": [], "releases": [], "deployments": [], "tasks": [], "next_task_id": 1,
+        "stemcells": [], "releases": [], "deployments": [],
     }
 
 
@@ -105,6 +106,15 @@ class DirectorState:
 
     def save(self, db: dict[str, Any]) -> None:
         write_json_atomic(self.path / "db.json", db)
+
+    def read_tasks(self) -> dict[str, Any]:
+        try:
+            return dict(json.loads((self.path / "tasks.json").read_text()))
+        except FileNotFoundError:
+            return {"tasks": [], "next_task_id": 1}
+
+    def save_tasks(self, tasks: dict[str, Any]) -> None:
+        write_json_atomic(self.path / "tasks.json", tasks)
 
     def read(self, name: str) -> Any:
         return json.loads((self.path / name).read_text())

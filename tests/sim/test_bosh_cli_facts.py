@@ -1,4 +1,4 @@
-"""BOSH-FACTS.md section 3 (bosh CLI v2), one test per fact, through the installed CLI."""
+"""BOSH-FACTS.md section 3 (bosh CLI v2), one test per fact, through the real bosh CLI."""
 
 from __future__ import annotations
 
@@ -192,3 +192,19 @@ def test_fresh_director_is_empty(new_director: Any, bin_dir: Path) -> None:
     director: SimulatedDirector = new_director("fresh")
     snapshot = director.snapshot()
     assert (snapshot["stemcells"], snapshot["releases"], snapshot["deployments"]) == ([], [], [])
+
+
+def test_what_a_person_runs_beside_a_restore(seeded: Any, bin_dir: Path, tmp_path: Path) -> None:
+    """log-in, tasks --recent, task N (events, --result): the real CLI against the director."""
+    director, sources = seeded
+    home = {"HOME": str(tmp_path)}
+    assert bosh(bin_dir, director, "-n", "log-in", env=home).returncode == 0
+    recent = as_json(bosh(bin_dir, director, "tasks", "--recent", "--json", check=True, env=home))
+    rows = recent["Tables"][0]["Rows"]
+    assert len(rows) == len(sources["stemcells"]) + len(sources["releases"])
+    assert [int(r["id"]) for r in rows] == sorted((int(r["id"]) for r in rows), reverse=True)  # newest first
+    upload = next(r for r in rows if r["description"] == "create release")
+    events = bosh(bin_dir, director, "task", upload["id"], env=home, check=True).stdout
+    assert "Update release: Uploading release" in events
+    result = bosh(bin_dir, director, "task", upload["id"], "--result", env=home, check=True).stdout
+    assert "uploaded." in result
