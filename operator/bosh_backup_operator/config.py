@@ -14,6 +14,9 @@ class OperatorConfig:
     tools: Tools
     runner: RunnerConfig
     lock_wait_seconds: float = 5.0
+    # where the directors' Leases live, so that runs in every namespace share them; in
+    # deploy/ the operator's own namespace. Empty: each run's namespace (no cross-namespace lock)
+    lock_namespace: str = ""
 
     @classmethod
     def from_env(cls) -> OperatorConfig:
@@ -23,4 +26,4 @@ class OperatorConfig:
                       bbr=env.get("BOSH_BACKUP_BBR_CLI", "bbr"))
         runner = RunnerConfig(image=env.get("BOSH_BACKUP_RUNNER_IMAGE", RunnerConfig.image),
                               grace_seconds=int(env.get("BOSH_BACKUP_RUNNER_GRACE_SECONDS", "120")))
-        return cls(tools=tools, runner=runner)
+        return cls(tools=tools, runner=runner, lock_namespace=env.get("BOSH_BACKUP_LOCK_NAMESPACE", ""))

@@ -13,6 +13,7 @@ from typing import Any
 from . import GROUP
 from .api.runs import KeyRef, RunSettings
 from .bosh import paths
+from .names import label_value
 from .planning.plan import Plan
 
 RUNNER_ACCOUNT = "bosh-backup-runner"
@@ -21,6 +22,7 @@ MANAGED_BY = {"app.kubernetes.io/managed-by": "bosh-backup-operator"}
 LABEL_KIND = f"{GROUP}/kind"
 LABEL_NAME = f"{GROUP}/name"
 LABEL_DIRECTOR = f"{GROUP}/director"
+ANNOTATION_RUN = f"{GROUP}/run-name"
 PLAN_ENV = "BOSH_BACKUP_PLAN"
 
 
@@ -112,7 +114,9 @@ def build_job(plan: Plan, settings: RunSettings | None, owner: dict[str, Any], *
               pod: dict[str, Any] | None, config: RunnerConfig) -> dict[str, Any]:
     """settings is None for runs that only touch storage (deleting an artifact)."""
     pod = pod or {}
-    labels = {**MANAGED_BY, LABEL_KIND: plan.kind, LABEL_NAME: plan.name, LABEL_DIRECTOR: plan.director}
+    labels = {**MANAGED_BY, LABEL_KIND: plan.kind, LABEL_NAME: label_value(plan.name),
+              LABEL_DIRECTOR: label_value(plan.director)}
+    annotations = {ANNOTATION_RUN: plan.name}  # the run's whole name, which a label may not hold
     env: list[dict[str, Any]] = [{"name": PLAN_ENV, "value": plan.to_json()}, {"name": "HOME", "value": paths.WORK},
                                  {"name": "TMPDIR", "value": paths.TMP}]
     volumes: list[dict[str, Any]] = [{"name": "work", "emptyDir": {}}, {"name": "tmp", "emptyDir": {}}]
@@ -158,6 +162,7 @@ def build_job(plan: Plan, settings: RunSettings | None, owner: dict[str, Any], *
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {"name": job_name(plan.kind, plan.name), "namespace": plan.namespace, "labels": labels,
+                     "annotations": annotations,
                      "ownerReferences": [{**owner, "controller": True, "blockOwnerDeletion": True}]},
         "spec": {
             "backoffLimit": config.backoff_limit,
@@ -169,7 +174,7 @@ def build_job(plan: Plan, settings: RunSettings | None, owner: dict[str, Any], *
             "activeDeadlineSeconds": timeout_seconds,
             "template": {
                 "metadata": {"labels": {**labels, **(pod.get("labels") or {})},
-                             "annotations": dict(pod.get("annotations") or {})},
+                             "annotations": {**(pod.get("annotations") or {}), **annotations}},
                 "spec": pod_spec,
             },
         },

@@ -19,8 +19,9 @@ from .controllers.backup import TERMINAL, BackupController
 from .controllers.restore import RestoreController
 from .controllers.run import RunController
 from .controllers.schedule import ScheduleController
-from .jobs import LABEL_KIND, LABEL_NAME, MANAGED_BY
-from .planning.schedule import SCHEDULE_LABEL
+from .jobs import ANNOTATION_RUN, LABEL_KIND, LABEL_NAME, MANAGED_BY
+from .names import label_value
+from .planning.schedule import SCHEDULE_ANNOTATION, SCHEDULE_LABEL
 from .status import condition, conditions_changed, merge_conditions
 
 DIRECTORS = (GROUP, VERSION, "directors")
@@ -130,8 +131,9 @@ def restore_safety_net(**kwargs: Any) -> None:
 def run_child_changed(**kwargs: Any) -> None:
     labels = dict(kwargs["labels"])
     controller = controllers().get(labels.get(LABEL_KIND, ""))
-    if controller and labels.get(LABEL_NAME) and kwargs["namespace"]:
-        controller.reconcile(kwargs["namespace"], labels[LABEL_NAME])
+    name = dict(kwargs["annotations"]).get(ANNOTATION_RUN) or labels.get(LABEL_NAME)
+    if controller and name and kwargs["namespace"]:
+        controller.reconcile(kwargs["namespace"], name)
 
 
 @kopf.on.delete(*BACKUPS, when=lambda spec, status, **_: spec.get("deletionPolicy") == "Delete"
@@ -173,10 +175,11 @@ async def schedule_daemon(stopped: kopf.DaemonStopped, memo: kopf.Memo, **kwargs
     wake = asyncio.Event()
     memo["wake"] = (asyncio.get_running_loop(), wake)
     key, running = (kwargs["namespace"], kwargs["name"]), kwargs["active_scheduled_backups"]
+    indexed = (kwargs["namespace"], label_value(kwargs["name"]))  # the index is keyed by the label's value
     while not stopped:
         delay = await asyncio.get_running_loop().run_in_executor(
             schedule_executor(), functools.partial(schedules().reconcile, *key, body=dict(kwargs["body"]),
-                                                   known_active=key in running))
+                                                   known_active=indexed in running))
         wake.clear()
         waiters = {asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stopped.wait())}
         _, pending = await asyncio.wait(waiters, timeout=delay + 0.01, return_when=asyncio.FIRST_COMPLETED)
@@ -199,7 +202,8 @@ def schedule_changed(memo: kopf.Memo, **kwargs: Any) -> None:
 def scheduled_backup_moved(**kwargs: Any) -> None:
     """A scheduled backup started or ended: its schedule's status and retention follow."""
     if kwargs["namespace"]:
-        schedules().reconcile(kwargs["namespace"], dict(kwargs["labels"])[SCHEDULE_LABEL])
+        schedules().reconcile(kwargs["namespace"], dict(kwargs["annotations"]).get(SCHEDULE_ANNOTATION)
+                              or dict(kwargs["labels"])[SCHEDULE_LABEL])
 
 
 @kopf.on.delete(*SCHEDULES, when=lambda spec, **_: bool(spec.get("deleteBackupsWithSchedule")))

@@ -119,7 +119,9 @@ class Harness:
             f"--liveness=http://127.0.0.1:{liveness_port}/healthz", f"--metrics-port={metrics_port}",
             *args,
         ], self.plane.logs / f"{label}.log",
-            env=self.child_env(KUBECONFIG=str(kubeconfig), **self.operator_env, **(env or {})))
+            # as deploy/'s Deployment sets it: the directors' Leases in the operator's namespace
+            env=self.child_env(KUBECONFIG=str(kubeconfig), BOSH_BACKUP_LOCK_NAMESPACE=OPERATOR_NAMESPACE,
+                               **self.operator_env, **(env or {})))
         wait_for(f"{label}'s liveness endpoint", lambda: answers(process, liveness_port), timeout=60, interval=0.2)
         return process, liveness_port, metrics_port
 

@@ -43,6 +43,12 @@ class RunSettings:
     ssh: dict[str, Any] | None = None
     state_file: KeyRef | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    director_uuid: str | None = None  # as the Director's status last learnt it; part of the lock's key
+
+
+def director_uuid(director: dict[str, Any] | None) -> str | None:
+    """The UUID a run last learnt of a Director (status.director.uuid), if any."""
+    return (((director or {}).get("status") or {}).get("director") or {}).get("uuid") or None
 
 
 def duration_seconds(text: str) -> int:
@@ -55,7 +61,7 @@ def duration_seconds(text: str) -> int:
 
 def resolve_run(director_name: str, director_spec: dict[str, Any] | None, method: str,
                 storage_override: dict[str, Any] | None, lookup: Lookup,
-                *, want_state_file: bool = False) -> RunSettings | list[Problem]:
+                *, want_state_file: bool = False, director_uuid: str | None = None) -> RunSettings | list[Problem]:
     if director_spec is None:
         return [Problem("DirectorNotFound", f'spec.directorRef: Director "{director_name}" not found')]
     problems: list[Problem] = []
@@ -98,7 +104,7 @@ def resolve_run(director_name: str, director_spec: dict[str, Any] | None, method
     return RunSettings(
         director=director_name, url=director_spec["url"], dialect=dialect, method=method,
         credentials=KeyRef(credentials_name, user_key), credentials_secret=KeyRef(credentials_name, secret_key),
-        storage=storage, ca=director_spec.get("caCert"), ssh=ssh, state_file=state_file)
+        storage=storage, ca=director_spec.get("caCert"), ssh=ssh, state_file=state_file, director_uuid=director_uuid)
 
 
-__all__ = ["KeyRef", "Problem", "Reference", "RunSettings", "duration_seconds", "resolve_run"]
+__all__ = ["KeyRef", "Problem", "Reference", "RunSettings", "director_uuid", "duration_seconds", "resolve_run"]

@@ -7,7 +7,7 @@ from typing import Any
 
 from .. import metrics
 from ..api.director import Problem
-from ..api.runs import RunSettings, resolve_run
+from ..api.runs import RunSettings, director_uuid, resolve_run
 from ..jobs import build_job
 from ..outcome import Outcome
 from ..planning.backup import plan_backup
@@ -30,7 +30,8 @@ class BackupController(RunController):
         return resolve_run(director_name, director["spec"] if director else None,
                            spec.get("method", "bbr"), spec.get("storage"),
                            lambda kind, name: self.kube.data_keys(meta["namespace"], kind, name),
-                           want_state_file=spec.get("includeStateFile", True))
+                           want_state_file=spec.get("includeStateFile", True),
+                           director_uuid=director_uuid(director))
 
     def prepare(self, backup: dict[str, Any]) -> tuple[Plan, RunSettings] | list[Problem]:
         settings = self.resolve(backup)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..api.director import Problem
-from ..api.runs import RunSettings, resolve_run
+from ..api.runs import RunSettings, director_uuid, resolve_run
 from ..outcome import Outcome
 from ..planning.plan import Plan
 from ..planning.restore import plan_restore
@@ -51,7 +51,8 @@ class RestoreController(RunController):
         if isinstance(source, list):
             return source
         settings = resolve_run(director_name, director["spec"] if director else None, source["method"] or "",
-                               source["storage"], lambda kind, name: self.kube.data_keys(meta["namespace"], kind, name))
+                               source["storage"], lambda kind, name: self.kube.data_keys(meta["namespace"], kind, name),
+                               director_uuid=director_uuid(director))
         if isinstance(settings, list):
             return settings
         return plan_restore(meta, spec, settings, self.config.tools, source), settings

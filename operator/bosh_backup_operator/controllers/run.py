@@ -115,10 +115,16 @@ class RunController:
         log.info("%s %s/%s failed: %s: %s", self.kind, meta["namespace"], meta["name"], reason, message)
         return "Failed"
 
-    def release(self, run: dict[str, Any]) -> None:
+    def lock_namespace(self, run: dict[str, Any]) -> str:
+        return self.config.lock_namespace or run["metadata"]["namespace"]
+
+    def holder(self, run: dict[str, Any]) -> str:
         meta = run["metadata"]
-        director_lock.release(self.kube, meta["namespace"], run["spec"]["directorRef"]["name"],
-                              f"{self.kind}/{meta['name']}")
+        return director_lock.holder_id(self.kind, meta["namespace"], meta["name"])
+
+    def release(self, run: dict[str, Any]) -> None:
+        namespace, holder = self.lock_namespace(run), self.holder(run)
+        director_lock.release(self.kube, namespace, director_lock.held_by(self.kube, namespace, holder), holder)
 
     # -- Pending: check, lock, create the Job --------------------------------------------------------
 
@@ -134,11 +140,12 @@ class RunController:
         if isinstance(prepared, list):
             return self.fail(run, prepared[0].reason, "; ".join(p.message for p in prepared))
         plan, settings = prepared
-        holder = f"{self.kind}/{name}"
-        busy = director_lock.acquire(self.kube, namespace, settings.director, holder,
+        keys = director_lock.director_keys(settings.url, settings.director_uuid)
+        busy = director_lock.acquire(self.kube, self.lock_namespace(run), keys, self.holder(run),
                                      runs.holder_alive(self.kube, namespace))
         if busy:
-            message = f'waiting for {busy} to finish: one run at a time on Director "{settings.director}"'
+            message = (f"waiting for {director_lock.describe_holder(busy)} to finish: one run at a time on the "
+                       f'BOSH director at {settings.url} (Director "{settings.director}")')
             if (run.get("status") or {}).get("message") != message:
                 self.write(run, {"phase": "Pending", "reason": "WaitingForDirector", "message": message},
                            [condition("Running", False, "WaitingForDirector", message, generation=generation),

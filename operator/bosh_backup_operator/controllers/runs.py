@@ -10,6 +10,7 @@ from .. import API_VERSION
 from ..jobs import LABEL_KIND, LABEL_NAME, RUNNER_ACCOUNT
 from ..kube import Kube
 from ..lock import parse_holder
+from ..names import label_value
 
 TERMINAL = ("Succeeded", "Failed", "Cancelled")
 RUN_KINDS = ("DirectorBackup", "DirectorRestore")
@@ -51,13 +52,14 @@ def holder_alive(kube: Kube, namespace: str) -> Callable[[str], bool]:
     """Whether a lock holder still needs the director: it exists and has not finished, or
     its pods are still stopping (cleanup)."""
     def alive(holder: str) -> bool:
-        kind, name = parse_holder(holder)
+        kind, holder_namespace, name = parse_holder(holder, namespace)
         if kind not in RUN_KINDS:
             return False
-        body = kube.get(kube.custom(kind, namespace, name))
+        body = kube.get(kube.custom(kind, holder_namespace, name))
         if body is not None and (body.get("status") or {}).get("phase") not in TERMINAL:
             return True
-        pods = kube.get(kube.core("pods", namespace), labelSelector=f"{LABEL_KIND}={kind},{LABEL_NAME}={name}")
+        pods = kube.get(kube.core("pods", holder_namespace),
+                        labelSelector=f"{LABEL_KIND}={kind},{LABEL_NAME}={label_value(name)}")
         return any((pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
                    for pod in (pods or {}).get("items", []))
     return alive

@@ -9,9 +9,11 @@ from typing import Any
 
 from .. import API_VERSION
 from ..kube import ApiError, Kube
+from ..names import label_value
 from ..planning.retention import BackupRecord, Policy, to_delete
 from ..planning.schedule import (
     RUN_NOW_ANNOTATION,
+    SCHEDULE_ANNOTATION,
     SCHEDULE_LABEL,
     ScheduleError,
     backup_name,
@@ -132,8 +134,8 @@ class ScheduleController:
         body = {
             "apiVersion": API_VERSION, "kind": "DirectorBackup",
             "metadata": {"name": name, "namespace": meta["namespace"],
-                         "labels": {**(template_meta.get("labels") or {}), SCHEDULE_LABEL: meta["name"]},
-                         "annotations": {**(template_meta.get("annotations") or {}),
+                         "labels": {**(template_meta.get("labels") or {}), SCHEDULE_LABEL: label_value(meta["name"])},
+                         "annotations": {**(template_meta.get("annotations") or {}), SCHEDULE_ANNOTATION: meta["name"],
                                          "bosh-backup.dev/scheduled-time": iso(scheduled)}},
             "spec": {**(template.get("spec") or {}), "directorRef": spec["directorRef"]},
         }
@@ -190,7 +192,8 @@ class ScheduleController:
 
     def backups_of(self, namespace: str, name: str) -> list[dict[str, Any]]:
         """The DirectorBackups this schedule created (its label says so)."""
-        listing = self.kube.get(self.kube.custom("DirectorBackup", namespace), labelSelector=f"{SCHEDULE_LABEL}={name}")
+        listing = self.kube.get(self.kube.custom("DirectorBackup", namespace),
+                                labelSelector=f"{SCHEDULE_LABEL}={label_value(name)}")
         return list((listing or {}).get("items", []))
 
     def delete_backups(self, schedule: dict[str, Any]) -> None:

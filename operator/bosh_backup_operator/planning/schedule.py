@@ -12,7 +12,8 @@ from croniter import CroniterBadDateError, croniter
 
 MACROS = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *", "@weekly": "0 0 * * 0",
           "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@hourly": "0 * * * *"}
-SCHEDULE_LABEL = "bosh-backup.dev/schedule"
+SCHEDULE_LABEL = "bosh-backup.dev/schedule"          # label_value() of the schedule's name
+SCHEDULE_ANNOTATION = "bosh-backup.dev/schedule-name"  # the whole name
 RUN_NOW_ANNOTATION = "bosh-backup.dev/run-now"
 
 
