@@ -14,8 +14,14 @@ from .fixtures import SimulatedDirector
 API = "bosh-backup.dev/v1alpha1"
 PLURALS = {"Director": "directors", "DirectorBackup": "directorbackups", "DirectorRestore": "directorrestores",
            "DirectorBackupSchedule": "directorbackupschedules"}
-STATE_FILE = {"director_id": "4b1e0c1a", "current_vm_cid": "vm-director-1", "current_disk_id": "disk-1",
-              "disks": [{"id": "disk-1", "cid": "disk-director-1", "size": 65536, "cloud_properties": {}}]}
+# what `bosh create-env` writes (BOSH-FACTS section 5)
+STATE_FILE = {"director_id": "4b1e0c1a", "installation_id": "9c2f7e10", "current_vm_cid": "vm-director-1",
+              "current_stemcell_id": "stemcell-1", "current_disk_id": "disk-1", "current_release_ids": ["r-1"],
+              "current_manifest_sha": "5e1f0c", "disks": [{"id": "disk-1", "cid": "disk-director-1", "size": 65536,
+                                                          "cloud_properties": {}}],
+              "stemcells": [{"id": "stemcell-1", "name": "bosh-warden-boshlite-ubuntu-jammy-go_agent",
+                             "version": "1.700", "cid": "stemcell-cid-1"}],
+              "releases": [{"id": "r-1", "name": "bosh", "version": "282.0.3"}]}
 
 
 def b64(value: str | bytes) -> str:

@@ -45,6 +45,9 @@ def test_bbr_backup_to_a_claim(harness: Any, ns: str, make_director: Any) -> Non
     assert status["progress"]["percent"] == 100
     assert status["director"]["uuid"] == director.info()["uuid"]
     assert status["inventory"] == {"stemcells": 2, "releases": 4, "deployments": 3}
+    # the real tools ran, and the run says which: bbr reached the director VM over real SSH
+    assert {k: status["tools"][k] for k in ("bosh", "bbr")} == {"bosh": "7.10.6", "bbr": "1.9.81"}
+    assert "Accepted publickey for jumpbox" in (director.vm.root / "sshd.log").read_text()
 
     # the artifact is where status says, whole, with the checksums status lists
     artifact = status["artifact"]
@@ -67,6 +70,7 @@ def test_bbr_backup_to_a_claim(harness: Any, ns: str, make_director: Any) -> Non
     assert manifest["bbr"]["metadata"]["instances"][0]["name"] == "bosh"
     metadata = yaml.safe_load((folder / "bbr" / "metadata").read_text())
     assert metadata == manifest["bbr"]["metadata"]
+    assert manifest["tools"] == status["tools"]
 
     # the Director remembers, and people were told
     prod = get(harness, "Director", ns, "prod")["status"]
@@ -157,9 +161,17 @@ def step_failure(status: dict[str, Any]) -> dict[str, Any]:
     ("stale-lock", "BackupAlreadyInProgress", "PreBackupCheck", "backup-cleanup"),
     ("lock", "BbrLockFailed", "Backup", "bbr exit code 4"),
     ("backup-and-cleanup", "BbrFailed", "Backup", "bbr exit code 17"),
+    ("backup-script", "BbrFailed", "Backup", "Error attempting to run backup for job director on bosh/0"),
+    ("sshd-down", "DirectorUnreachable", "PreBackupCheck", "connect: connection refused"),
+    ("wrong-key", "SshAuthenticationFailed", "PreBackupCheck", "unable to authenticate"),
+    ("public-key", "SshKeyInvalid", "PreBackupCheck", "ParsePrivateKey failed"),
+    ("not-ssh", "SshHandshakeFailed", "PreBackupCheck", "handshake failed"),
 ])
 def test_director_faults_fail_with_the_tools_words(harness: Any, ns: str, make_director: Any, sim_ca: Any,
                                                    fault: str, reason: str, step: str, words: str) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
     from boshsim.k8s import secret
     from harness.pki import CertificateAuthority
 
@@ -180,6 +192,21 @@ def test_director_faults_fail_with_the_tools_words(harness: Any, ns: str, make_d
         director.set_faults(bbr_lock_error=True)
     elif fault == "backup-and-cleanup":
         director.set_faults(bbr_backup_error="blobstore", bbr_cleanup_error=True)
+    elif fault == "backup-script":
+        director.set_faults(bbr_backup_error="director")
+    elif fault == "sshd-down":
+        director.vm.stop()
+    elif fault in ("wrong-key", "public-key"):
+        other = ed25519.Ed25519PrivateKey.generate()
+        key = (other.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                                   serialization.NoEncryption()) if fault == "wrong-key" else
+               director.credentials.ssh_public_key.encode())
+        harness.apply(secret(f"{name}-ssh", ns, {"ssh-privatekey": key}))
+    elif fault == "not-ssh":  # the director's HTTPS port answers, but not in SSH
+        body = get(harness, "Director", ns, name)
+        body["spec"]["ssh"]["port"] = director.port
+        harness.apply({"apiVersion": body["apiVersion"], "kind": "Director",
+                       "metadata": {"name": name, "namespace": ns}, "spec": body["spec"]})
     harness.apply(backup(f"{name}-1", ns, name))
     status = failed(harness, ns, f"{name}-1")
     assert status["reason"] == reason
@@ -220,13 +247,47 @@ def test_one_run_per_director_the_second_waits(harness: Any, ns: str, make_direc
     harness.apply(backup("busy-2", ns, "busy"))
     waiting = wait_phase(harness, "DirectorBackup", ns, "busy-2", ("Pending",))["status"]
     assert waiting["reason"] == "WaitingForDirector"
-    assert "DirectorBackup/busy-1" in waiting["message"]
+    assert f"DirectorBackup {ns}/busy-1" in waiting["message"]
     first = wait_phase(harness, "DirectorBackup", ns, "busy-1", timeout=180)["status"]
     second = wait_phase(harness, "DirectorBackup", ns, "busy-2", timeout=180)["status"]
     assert (first["phase"], second["phase"]) == ("Succeeded", "Succeeded")
     assert second["startTime"] >= first["completionTime"]  # never at the same time
-    lease = harness.admin.get(f"/apis/coordination.k8s.io/v1/namespaces/{ns}/leases")
-    assert not [item for item in lease["items"] if item["metadata"]["name"] == "bosh-director-busy"]
+    assert not director_leases(harness, f"/{ns}/busy-")
+
+
+def director_leases(harness: Any, holder_part: str) -> list[str]:
+    """Holders of the directors' Leases (in the operator's namespace) that contain holder_part."""
+    from harness.env import OPERATOR_NAMESPACE
+
+    listing = harness.admin.get(f"/apis/coordination.k8s.io/v1/namespaces/{OPERATOR_NAMESPACE}/leases",
+                                labelSelector="bosh-backup.dev/director-key")
+    holders = [(item.get("spec") or {}).get("holderIdentity") or "" for item in listing["items"]]
+    return [holder for holder in holders if holder_part in holder]
+
+
+def test_two_directors_that_reach_one_bosh_director_share_its_lock(harness: Any, ns: str,
+                                                                   make_director: Any) -> None:
+    """One BOSH director, two Director resources in two namespaces (one named past the
+    63 characters a label holds): their runs never overlap, and the waiting one says who
+    holds the director."""
+    director, _ = make_director()
+    other_ns = harness.create_namespace(f"{ns}-other")
+    long_name = "prod-director-of-the-eu-west-platform-team-managed-by-argo-cd-in-git-x"
+    assert len(long_name) > 63
+    register(harness, ns, director, "shared")
+    register(harness, other_ns, director, long_name)
+    director.set_faults(slow_seconds=0.05)  # long enough to overlap
+    harness.apply(backup("first", ns, "shared"))
+    wait_phase(harness, "DirectorBackup", ns, "first", ("Running",))
+    harness.apply(backup("second", other_ns, long_name))
+    waiting = wait_phase(harness, "DirectorBackup", other_ns, "second", ("Pending",))["status"]
+    assert waiting["reason"] == "WaitingForDirector"
+    assert f"DirectorBackup {ns}/first" in waiting["message"] and director.url in waiting["message"]
+    first = wait_phase(harness, "DirectorBackup", ns, "first", timeout=180)["status"]
+    second = wait_phase(harness, "DirectorBackup", other_ns, "second", timeout=180)["status"]
+    assert (first["phase"], second["phase"]) == ("Succeeded", "Succeeded"), second
+    assert second["startTime"] >= first["completionTime"]  # never at the same time on one director
+    assert not director_leases(harness, "/first") and not director_leases(harness, "/second")
 
 
 def test_secret_values_never_leave_their_secrets(harness: Any, ns: str, make_director: Any, s3: Any) -> None:
@@ -272,7 +333,7 @@ def test_cancel_stops_the_pod_runs_cleanup_and_keeps_no_artifact(harness: Any, n
     assert not director.state.bbr_lock.exists(), "the runner ran bbr backup-cleanup"
     folder = claim_folder(harness, ns) / "bosh-backups" / ns / "stop" / "stop-1"
     assert not folder.exists() and not Path(f"{folder}.partial").exists()
-    assert harness.kubectl("get", "lease", "bosh-director-stop", "-n", ns, check=False).returncode != 0
+    assert not director_leases(harness, f"/{ns}/stop-1")
 
 
 def test_timeout_fails_with_deadline_exceeded_after_cleanup(harness: Any, ns: str, make_director: Any) -> None:
@@ -383,3 +444,21 @@ def test_earlier_artifacts_untouched_and_operator_alive(harness: Any, ns: str) -
     for entry in status["artifact"]["files"]:
         assert sha256(folder / entry["name"]) == entry["sha256"]
     assert harness.operator_alive()
+
+
+def test_a_broken_state_file_fails_the_backup_and_names_its_secret(harness: Any, ns: str,
+                                                                    make_director: Any) -> None:
+    from boshsim.k8s import secret
+
+    director, _ = make_director()
+    register(harness, ns, director, "brokenstate")
+    harness.apply(secret("brokenstate-state", ns, {"state.json": '{"director_id": "4b1e0c1a", "disks": ['}))
+    harness.apply(backup("brokenstate-1", ns, "brokenstate"))
+    status = failed(harness, ns, "brokenstate-1")
+    assert status["reason"] == "StateFileInvalid"
+    assert step_failure(status)["name"] == "StateFile"
+    assert 'spec.stateFileSecretRef (Secret "brokenstate-state", key "state.json")' in status["message"]
+    assert "it is not JSON" in status["message"]
+    assert "artifact" not in status
+    folder = claim_folder(harness, ns) / "bosh-backups" / ns / "brokenstate" / "brokenstate-1"
+    assert not folder.exists() and not Path(f"{folder}.partial").exists()

@@ -174,3 +174,25 @@ def test_examples_are_valid(harness: Any) -> None:
     for example in sorted(examples.glob("*.yaml")):
         result = harness.kubectl("apply", "--dry-run=server", "-f", str(example), check=False)
         assert result.returncode == 0, f"{example.name}: {result.stderr}"
+
+
+@pytest.mark.parametrize(("base", "field", "value", "named"), [
+    (DIRECTOR, "storage", {"pvc": {"claimName": "c", "prefix": "../var/lib/bosh-backup/work/esc"}},
+     "spec.storage.pvc.prefix"),
+    (DIRECTOR, "storage", {"pvc": {"claimName": "c", "prefix": "a/../../b"}}, "spec.storage.pvc.prefix"),
+    (BACKUP, "storage", {"s3": {"bucket": "bkt", "prefix": "../up",
+                                "credentialsSecretRef": {"name": "s3"}}}, "spec.storage.s3.prefix"),
+    (RESTORE, "source", {"path": "bosh-backups/ns/d/../../../elsewhere"}, "spec.source.path"),
+    (RESTORE, "source", {"path": "./b"}, "spec.source.path"),
+])
+def test_no_path_climbs_out_of_its_storage(harness: Any, ns: str, base: dict[str, Any], field: str,
+                                           value: dict[str, Any], named: str) -> None:
+    manifest = with_spec(base, f"climb-{abs(hash(str(value))) % 10**6}", **{field: value})
+    if base is RESTORE:
+        manifest["spec"]["source"].setdefault("storage", {"pvc": {"claimName": "c"}})
+    assert_rejected(harness, manifest, named, "must not contain '.' or '..' segments")
+
+
+def test_dots_inside_a_name_are_still_fine(harness: Any, ns: str) -> None:
+    manifest = with_spec(DIRECTOR, "dotted", storage={"pvc": {"claimName": "c", "prefix": "backups/v1.2/..x"}})
+    assert apply(harness, manifest).returncode == 0

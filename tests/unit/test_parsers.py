@@ -144,3 +144,21 @@ def test_bbr_error_block_and_diagnosis() -> None:
     ssh = diagnose_bbr(1, "1 error occurred:\nerror 1:\nssh.NewConnection.ParsePrivateKey failed: ssh: no key found\n",
                        None, None)
     assert ssh.reason == "SshKeyInvalid"
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("{not json", "it is not JSON"),
+    ("[]", "it is not a JSON object"),
+    ('{"disks": [], "stemcells": []}', "director_id is missing"),
+    ('{"director_id": "d", "stemcells": []}', "the disks section is missing"),
+    ('{"director_id": "d", "disks": [{"id": "1"}], "stemcells": []}', "a disk has no cid"),
+    ('{"director_id": "d", "disks": [], "stemcells": [], "current_disk_id": "x"}', "current_disk_id 'x' is not"),
+])
+def test_a_broken_state_file_says_what_is_wrong(text: str, problem: str) -> None:
+    assert any(p.startswith(problem) for p in parsers.state_file_problems(text))
+
+
+def test_a_create_env_state_file_passes() -> None:
+    from boshsim.k8s import STATE_FILE
+
+    assert parsers.state_file_problems(json.dumps(STATE_FILE, indent=4)) == []

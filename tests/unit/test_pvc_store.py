@@ -61,3 +61,22 @@ def test_a_retry_replaces_an_earlier_attempt(tmp_path: Path) -> None:
 def test_unmounted_claim_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(StorageError, match="not mounted"):
         PvcStore("backups", "p/b4", root=tmp_path / "missing").begin()
+
+
+@pytest.mark.parametrize("path", ["../var/lib/bosh-backup/work/esc", "prefix/../../escape", "..", ".",
+                                  "prefix/ns/d/../../../../etc"])
+def test_a_path_never_leaves_the_claim(tmp_path: Path, path: str) -> None:
+    root = tmp_path / "claim"
+    root.mkdir()
+    with pytest.raises(StorageError) as raised:
+        PvcStore("backups", path, root=root)
+    assert raised.value.reason == "StoragePathInvalid" and "leaves the claim" in raised.value.message
+
+
+def test_a_link_on_the_volume_does_not_lead_out(tmp_path: Path) -> None:
+    root = tmp_path / "claim"
+    root.mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    (root / "prefix").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(StorageError, match="leaves the claim"):
+        PvcStore("backups", "prefix/ns/d/b1", root=root)

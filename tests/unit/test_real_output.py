@@ -163,3 +163,10 @@ def test_bbr_names_its_cleanup_only_after_some_failures() -> None:
 def test_pre_backup_check_verdicts() -> None:
     assert "Director can be backed up." in real("bbr-pre-backup-check")["stdout"]
     assert "Director cannot be backed up." in real("bbr-wrong-key")["stdout"]
+
+
+def test_tool_versions_as_each_tool_prints_them() -> None:
+    assert parsers.parse_tool_version(real("bosh-version")["stdout"]) == ("bosh", "7.10.6")
+    assert parsers.parse_tool_version(real("bbr-version")["stdout"]) == ("bbr", "1.9.81")
+    assert parsers.parse_tool_version("BOSH 1.3262.26.0\n") == ("boshV1", "1.3262.26.0")
+    assert parsers.parse_tool_version("Unknown command: --version") is None

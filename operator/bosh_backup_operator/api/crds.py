@@ -35,6 +35,13 @@ SHA256 = r"^[0-9a-f]{64}$"
 
 # --- shared fragments -------------------------------------------------------
 
+
+# a folder relative to the storage root; CEL refuses "." and ".." segments, so no path
+# may climb out of the claim or the prefix
+RELATIVE_PATH = r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$"
+STAYS_INSIDE = rule("!self.matches('(^|/)[.]{1,2}(/|$)')",
+                    "must not contain '.' or '..' segments: a path stays inside the storage root")
+
 def object_ref(description: str) -> Schema:
     return obj(description, {
         "name": string("Name of the object, in the same namespace.", pattern=DNS_SUBDOMAIN,
@@ -67,14 +74,14 @@ def storage(description: str) -> Schema:
                             pattern=DNS_SUBDOMAIN, min_length=1),
         "prefix": string("Folder inside the volume under which artifacts are laid out as "
                          "<prefix>/<namespace>/<director>/<backup>/.", default="bosh-backups",
-                         pattern=r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$", max_length=200),
+                         pattern=RELATIVE_PATH, rules=[STAYS_INSIDE], max_length=200),
     }, required=["claimName"])
     s3 = obj("Store artifacts in an S3-compatible bucket.", {
         "bucket": string("Bucket name; it must exist.", pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
                          min_length=3, max_length=63),
         "prefix": string("Key prefix under which artifacts are laid out as "
                          "<prefix>/<namespace>/<director>/<backup>/.", default="bosh-backups",
-                         pattern=r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$", max_length=200),
+                         pattern=RELATIVE_PATH, rules=[STAYS_INSIDE], max_length=200),
         "endpoint": string("Endpoint URL of the S3-compatible service, e.g. https://minio.example:9000."
                            " Empty means AWS S3 in the given region.",
                            pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$", max_length=512),
@@ -196,6 +203,12 @@ def common_status(phases: list[str], extra: dict[str, Schema]) -> Schema:
         "duration": string("How long the run took, e.g. 3m12s.", max_length=32),
         "progress": progress(),
         "steps": step_status(),
+        "tools": obj("Versions of the tools this run executed, as each reported itself "
+                     "(`bosh --version`, `bbr version`), and of the runner.", {
+                         "bosh": string("The bosh CLI (v2).", max_length=64),
+                         "boshV1": string("The retired Ruby CLI v1.", max_length=64),
+                         "bbr": string("BOSH Backup and Restore.", max_length=64),
+                         "runner": string("This operator's runner.", max_length=64)}),
     }
     fields.update(extra)
     return obj("Observed state, written by the operator and its runner.", fields)
@@ -337,7 +350,7 @@ def restore_schema() -> Schema:
             "path": string("Folder of an artifact relative to the storage root (a "
                            "DirectorBackup's status.artifact.path), for when no "
                            "DirectorBackup resource exists any more.", max_length=1024,
-                           pattern=r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$"),
+                           pattern=RELATIVE_PATH, rules=[STAYS_INSIDE]),
             "storage": storage("Storage that holds path; defaults to the Director's storage."),
         }, rules=[
             rule("has(self.backupRef) != has(self.path)",

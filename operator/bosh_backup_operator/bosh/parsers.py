@@ -270,6 +270,48 @@ def parse_v1_problems(stdout: str) -> list[dict[str, str]]:
             for m in re.finditer(r"^Problem (\d+) of (\d+): (.+)$", stdout, re.MULTILINE)]
 
 
+# -- the create-env state file ----------------------------------------------------------------------
+
+def state_file_problems(text: str) -> list[str]:
+    """What makes a create-env state file unusable for `bosh create-env --state`: it must be
+    a JSON object with the director's id and its disks and stemcells sections."""
+    try:
+        state = json.loads(text)
+    except ValueError as error:
+        return [f"it is not JSON ({error})"]
+    if not isinstance(state, dict):
+        return ["it is not a JSON object"]
+    problems = []
+    if not isinstance(state.get("director_id"), str) or not state.get("director_id"):
+        problems.append("director_id is missing")
+    for section in ("disks", "stemcells"):
+        if not isinstance(state.get(section), list):
+            problems.append(f"the {section} section is missing (a list)")
+    disks: list[Any] = state["disks"] if isinstance(state.get("disks"), list) else []
+    if any(not isinstance(disk, dict) or not disk.get("cid") for disk in disks):
+        problems.append("a disk has no cid")
+    current = state.get("current_disk_id")
+    if current and current not in {disk.get("id") for disk in disks if isinstance(disk, dict)}:
+        problems.append(f"current_disk_id {current!r} is not among the disks")
+    return problems
+
+
+# -- any tool's version ---------------------------------------------------------------------------
+
+TOOL_VERSION = re.compile(r"^(?:(?P<bbr>bbr version)|(?P<boshV1>BOSH)|(?P<bosh>version)) (?P<version>\d[\w.+-]*)",
+                          re.MULTILINE)
+
+
+def parse_tool_version(stdout: str) -> tuple[str, str] | None:
+    """(bosh|boshV1|bbr, version) from `TOOL --version`: `version 7.10.6`, `BOSH 1.3262.26.0`,
+    `bbr version 1.9.81`; None for anything else."""
+    match = TOOL_VERSION.search(stdout)
+    if not match:
+        return None
+    kind = next(name for name in ("bbr", "boshV1", "bosh") if match[name])
+    return kind, match["version"]
+
+
 # -- bbr ------------------------------------------------------------------------------------------
 
 BBR_LINE = re.compile(r"^\[bbr\] \d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2} (?P<level>[A-Z]+) - (?P<message>.*)$")

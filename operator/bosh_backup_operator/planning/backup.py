@@ -59,8 +59,10 @@ def plan_backup(meta: dict[str, Any], spec: dict[str, Any], settings: RunSetting
         steps.append(Step("Backup", "v1-backup", "bosh backup (director database)",
                           argv=commands.bosh_v1(tools, "backup", paths.ARTIFACT)))
     if settings.state_file is not None and spec.get("includeStateFile", True):
-        steps.append(Step("StateFile", "state-file", "copy the create-env state file",
-                          options={"source": paths.STATE_FILE}))
+        ref = settings.state_file
+        steps.append(Step("StateFile", "state-file", "check and copy the create-env state file",
+                          options={"source": paths.STATE_FILE, "from": f'the Director\'s spec.stateFileSecretRef '
+                                                                        f'(Secret "{ref.name}", key "{ref.key}")'}))
     steps.append(Step("Store", "store", "stream to storage, verify checksums, publish"))
     for step in steps:
         step.options["weight"] = WEIGHTS[step.name]

@@ -135,8 +135,14 @@ def v1_backup(step: Step, context: Context) -> str:
 
 def state_file(step: Step, context: Context) -> str:
     source = Path(step.options["source"])
+    origin = step.options.get("from", "the Director's spec.stateFileSecretRef")
     if not source.is_file():
         raise StepFailed("StateFileMissing", f"{step.name}: the create-env state file is not mounted at {source}")
+    problems = parsers.state_file_problems(source.read_text(errors="replace"))
+    if problems:
+        raise StepFailed("StateFileInvalid", f"{step.name} failed: the create-env state file in {origin} cannot "
+                                             f"recreate the director: {'; '.join(problems)}. Put the JSON that "
+                                             "`bosh create-env --state` wrote there, or set includeStateFile: false.")
     context.files.append(("state.json", source))
     return f"state.json ({source.stat().st_size} bytes)"
 
@@ -167,7 +173,7 @@ def store(step: Step, context: Context) -> str:
             "method": plan.method, "director": context.director, "inventory": context.inventory,
             "bbr": context.bbr or None, "files": [item.as_status() for item in stored],
             "startTime": context.started, "completionTime": now(),
-            "tools": {"runner": runner_version()}, "warnings": context.warnings,
+            "tools": context.tools or {"runner": runner_version()}, "warnings": context.warnings,
         }
         published = target.publish(manifest)
     except StorageError as error:

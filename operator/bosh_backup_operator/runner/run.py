@@ -17,7 +17,9 @@ from typing import Any
 
 from .. import __version__
 from ..bosh import paths
+from ..bosh.parsers import parse_tool_version
 from ..planning.plan import Plan, Step
+from ..storage import StorageError
 from .execute import Executor, Stopped
 from .reporter import Reporter
 
@@ -52,6 +54,7 @@ class Context:
     manifest: dict[str, Any] | None = None
     expected: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     soft_failures: list[StepFailed] = field(default_factory=list)
+    tools: dict[str, str] = field(default_factory=dict)
 
 
 def run_cleanup(step: Step, executor: Executor) -> bool | None:
@@ -93,6 +96,7 @@ class Runner:
             self.reporter.load()
         except Exception as error:
             log.warning("cannot read earlier attempts: %s", error)
+        self.reporter.extra["tools"] = self.context.tools = tool_versions(self.plan, self.executor)
         attempt = self.reporter.attempt()
         for step in self.plan.steps:
             # an earlier pod died inside this step: undo what it may have left on the director
@@ -113,7 +117,10 @@ class Runner:
                 continue
             self.reporter.start(step.name, attempt)
             try:
-                message = self.actions[step.action](step, self.context)
+                try:
+                    message = self.actions[step.action](step, self.context)
+                except StorageError as error:  # wherever a step met it: the store's own reason
+                    raise StepFailed(error.reason, f"{step.name} failed: {error.message}") from None
             except Stopped:
                 cleaned = run_cleanup(step, self.executor)
                 note = " The runner ran its cleanup." if cleaned else ""
@@ -174,3 +181,27 @@ class Runner:
 
 def runner_version() -> str:
     return __version__
+
+
+def tools_of(plan: Plan) -> list[str]:
+    """Every executable the plan runs, in order of first use."""
+    found: list[str] = []
+    for step in plan.steps:
+        for argv in (step.argv, *step.commands.values(), step.cleanup):
+            if argv and argv[0] not in found:
+                found.append(argv[0])
+    return found
+
+
+def tool_versions(plan: Plan, executor: Executor) -> dict[str, str]:
+    """What each tool says its version is, for status and manifest.json: a run reports
+    what really ran, not what the image was meant to hold."""
+    versions = {"runner": runner_version()}
+    for tool in tools_of(plan):
+        completed = executor.run([tool, "--version"], check_stop=False)
+        parsed = parse_tool_version(completed.stdout) if completed.code == 0 else None
+        if parsed:
+            versions[parsed[0]] = parsed[1]
+        else:
+            log.warning("%s --version said nothing usable (exit %s)", tool, completed.code)
+    return versions

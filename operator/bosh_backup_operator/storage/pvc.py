@@ -17,11 +17,22 @@ from ..bosh import paths
 from . import MANIFEST, ChecksumMismatch, Progress, StorageError, StoredFile, hashed_chunks, manifest_bytes
 
 
+def inside(root: Path, path: str) -> Path:
+    """root/path, refused unless it stays inside root once resolved (a `..` segment, or a
+    link on the volume, could otherwise reach the pod's scratch space or another folder)."""
+    resolved_root = root.resolve()
+    target = (resolved_root / path).resolve()
+    if target == resolved_root or not target.is_relative_to(resolved_root):
+        raise StorageError("StoragePathInvalid", f"the artifact path {path!r} leaves the claim mounted at {root}: "
+                                                 "check the storage prefix and source.path (no '.' or '..' segments)")
+    return target
+
+
 class PvcStore:
     def __init__(self, claim: str, path: str, root: Path | None = None):
         self.root = root or Path(os.environ.get("BOSH_BACKUP_STORAGE_ROOT", paths.STORAGE))
-        self.final = self.root / path
-        self.staging = self.root / f"{path}.partial"
+        self.final = inside(self.root, path)
+        self.staging = inside(self.root, f"{path}.partial")
         self.location = f"pvc://{claim}/{path}"
 
     def _check_root(self) -> None:
