@@ -115,6 +115,9 @@ def main() -> int:
             return 1
         artifact = status["artifact"]
         say(f"   Succeeded: {status['message']}")
+        ran = status.get("tools") or {}
+        say(f"   The runner pod ran the real bosh {ran.get('bosh', '?')} and bbr {ran.get('bbr', '?')} "
+            f"(status.tools); bbr reached the director VM's sshd at {original.ssh_host}")
 
         say("4. Disaster: the director VM and its disk are gone. Deploying a fresh, empty director "
             "at the same address ...")
@@ -140,7 +143,11 @@ def main() -> int:
         say("   The restored director equals the original: nothing lost." if equal else
             "   The restored director DIFFERS from the original.")
         artifact_dir = Path(harness.node_root) / "pvcs" / NS / "backups" / artifact["path"]
-        say(f"""
+        stays_up = not args.exit and sys.stdin.isatty()
+        if not stays_up:
+            say(f"\nThe artifact: {artifact_dir}\nLogs of every component: {harness.plane.logs}")
+        else:
+            say(f"""
 What you can do next:
   export KUBECONFIG={harness.plane.admin_kubeconfig}
   export PATH={harness.plane.bin_dir}:$PATH
@@ -151,7 +158,7 @@ What you can do next:
 The artifact: {artifact_dir}
 Logs of every component: {harness.plane.logs}""")
         ok = status["phase"] == "Succeeded" and equal
-        if not args.exit and sys.stdin.isatty():
+        if stays_up:
             say("\nThe cluster stays up for kubectl; press Ctrl-C to stop it.")
             wait_forever(harness)
         return 0 if ok else 1
