@@ -169,9 +169,10 @@ def test_kubectl_explain_teaches_the_api(harness: Any) -> None:
 def test_examples_are_valid(harness: Any) -> None:
     from pathlib import Path
 
-    harness.create_namespace("bosh")
     examples = Path(__file__).resolve().parents[2] / "examples"
-    for example in sorted(examples.glob("*.yaml")):
+    # nothing else makes the examples' namespace: the first example does, as the README says
+    assert harness.kubectl("apply", "-f", str(examples / "00-namespace.yaml"), check=False).returncode == 0
+    for example in sorted(examples.glob("*.yaml"))[1:]:
         result = harness.kubectl("apply", "--dry-run=server", "-f", str(example), check=False)
         assert result.returncode == 0, f"{example.name}: {result.stderr}"
 
@@ -196,3 +197,21 @@ def test_no_path_climbs_out_of_its_storage(harness: Any, ns: str, base: dict[str
 def test_dots_inside_a_name_are_still_fine(harness: Any, ns: str) -> None:
     manifest = with_spec(DIRECTOR, "dotted", storage={"pvc": {"claimName": "c", "prefix": "backups/v1.2/..x"}})
     assert apply(harness, manifest).returncode == 0
+
+
+@pytest.mark.parametrize("url", ["https://10.0.0.6:0", "https://10.0.0.6:70000"])
+def test_a_director_port_must_be_one_a_server_can_use(harness: Any, ns: str, url: str) -> None:
+    assert_rejected(harness, with_spec(DIRECTOR, f"port-{url.rsplit(':', 1)[1]}", url=url),
+                    "spec.url", "the port must be between 1 and 65535")
+
+
+def test_a_ca_for_plain_http_storage_is_refused(harness: Any, ns: str) -> None:
+    storage = {"s3": {"bucket": "bkt", "endpoint": "http://minio.example:9000", "credentialsSecretRef": {"name": "s3"},
+                      "caCert": {"configMapKeyRef": {"name": "ca"}}}}
+    assert_rejected(harness, with_spec(DIRECTOR, "http-ca", storage=storage), "spec.storage.s3.caCert",
+                    "caCert goes with an https:// endpoint")
+
+
+def test_a_schedule_deadline_too_short_to_ever_fire_is_refused(harness: Any, ns: str) -> None:
+    assert_rejected(harness, with_spec(SCHEDULE, "deadline-0", startingDeadlineSeconds=0),
+                    "spec.startingDeadlineSeconds", "should be greater than or equal to 10")

@@ -153,6 +153,7 @@ def test_a_director_with_deployments_is_refused_without_force(harness: Any, ns: 
     status = failed_restore(harness, "delta-r1")
     assert status["reason"] == "DirectorNotEmpty"
     assert "already has 3 deployments" in status["message"] and "spec.force" in status["message"]
+    assert 'Director "delta"' in status["message"]  # the resource the user made, not only BOSH's own name
     assert director.snapshot() == before
 
 

@@ -36,6 +36,10 @@ SHA256 = r"^[0-9a-f]{64}$"
 # --- shared fragments -------------------------------------------------------
 
 
+# a URL's explicit port must be one a server can listen on (":0" used to become 25555)
+PORT_IN_RANGE = rule("url(self).getPort() == '' || (int(url(self).getPort()) >= 1 && "
+                     "int(url(self).getPort()) <= 65535)", "the port must be between 1 and 65535")
+
 # a folder relative to the storage root; CEL refuses "." and ".." segments, so no path
 # may climb out of the claim or the prefix
 RELATIVE_PATH = r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$"
@@ -84,7 +88,8 @@ def storage(description: str) -> Schema:
                          pattern=RELATIVE_PATH, rules=[STAYS_INSIDE], max_length=200),
         "endpoint": string("Endpoint URL of the S3-compatible service, e.g. https://minio.example:9000."
                            " Empty means AWS S3 in the given region.",
-                           pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$", max_length=512),
+                           pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$", max_length=512,
+                           rules=[PORT_IN_RANGE]),
         "region": string("Region of the bucket.", default="us-east-1", pattern=r"^[a-z0-9-]+$",
                          max_length=64),
         "forcePathStyle": boolean("Address the bucket as <endpoint>/<bucket> instead of a "
@@ -95,7 +100,10 @@ def storage(description: str) -> Schema:
             "runner pod only as secret references, never as literal values."),
         "caCert": ca_cert("CA that signed the endpoint's TLS certificate, when it is not "
                           "publicly trusted."),
-    }, required=["bucket", "credentialsSecretRef"])
+    }, required=["bucket", "credentialsSecretRef"], rules=[
+        rule("!(has(self.caCert) && has(self.endpoint) && self.endpoint.startsWith('http://'))",
+             "caCert goes with an https:// endpoint: over http:// no certificate is checked, and the "
+             "storage keys travel in the clear", field_path=".caCert")])
     return obj(description, {"pvc": pvc, "s3": s3},
                rules=[rule("has(self.pvc) != has(self.s3)", "set exactly one of pvc or s3")])
 
@@ -227,7 +235,7 @@ def timeout(default: str) -> Schema:
 def director_schema() -> Schema:
     spec = obj("How to reach one BOSH director, and where its backups go by default.", {
         "url": string("Director API URL, e.g. https://10.0.0.6:25555.",
-                      pattern=r"^https://[^\s/?#]+(:[0-9]{1,5})?/?$", max_length=512),
+                      pattern=r"^https://[^\s/?#]+(:[0-9]{1,5})?/?$", max_length=512, rules=[PORT_IN_RANGE]),
         "caCert": ca_cert("CA that signed the director's TLS certificate (the director_ssl "
                           "CA of bosh-deployment)."),
         "credentialsSecretRef": object_ref(
@@ -452,7 +460,8 @@ def schedule_schema() -> Schema:
             enum=["Forbid", "Replace", "Allow"], default="Forbid"),
         "startingDeadlineSeconds": integer(
             "A missed run starts late only within this many seconds of its time; at most one "
-            "missed run is caught up.", minimum=0, default=3600, int64=True),
+            "missed run is caught up. At least 10: a fire may be seen a few seconds after its "
+            "time, and a smaller deadline would skip it.", minimum=10, default=3600, int64=True),
         "backupTemplate": obj("The DirectorBackups this schedule creates.", {
             "metadata": obj("Labels and annotations for the created backups.", {
                 "labels": string_map("Labels to add."),

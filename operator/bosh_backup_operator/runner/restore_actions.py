@@ -54,7 +54,8 @@ def precheck(step: Step, context: Context) -> str:
     deployments = parsed(step, reader, run_bosh(step, context, step.commands["deployments"]).stdout)
     if deployments and not step.options.get("force"):
         names = ", ".join(d["name"] for d in deployments[:10])
-        raise StepFailed("DirectorNotEmpty", f"{step.name} failed: Director {info['name']} already has "
+        raise StepFailed("DirectorNotEmpty", f'{step.name} failed: Director "{context.plan.director}" (the BOSH '
+                                             f"director {info['name']}, {info['uuid']}) already has "
                                              f"{len(deployments)} deployments ({names}); a restore replaces its "
                                              "database. Restore into a fresh director, or set spec.force: true "
                                              "in a new DirectorRestore.")
