@@ -190,3 +190,31 @@ def test_admission_refuses_what_cron_cannot_mean(schedule: str) -> None:
                                       "@daily", "@weekly-random", "5,10-20/5 */2 * * 0"])
 def test_admission_accepts_usual_cron(schedule: str) -> None:
     assert ADMITTED.fullmatch(schedule)
+
+
+@pytest.mark.parametrize(("tz_name", "expression"), [
+    ("Europe/Berlin", "30 2 * * *"),        # clocks go back 03:00 -> 02:00 in October
+    ("America/New_York", "30 1 * * *"),     # 02:00 -> 01:00 in November
+    ("Australia/Sydney", "30 2 * * *"),     # 03:00 -> 02:00 in April
+    ("Europe/London", "15 1 * * 0"),        # weekly, on the Sunday it happens
+])
+def test_a_fixed_time_fires_once_on_each_day_through_both_clock_changes(tz_name: str, expression: str) -> None:
+    tz = zone(tz_name)
+    moment = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    fires: list[datetime.datetime] = []
+    while moment < datetime.datetime(2027, 1, 1, tzinfo=datetime.UTC):
+        moment = next_after(expression, tz, moment)
+        fires.append(moment)
+    local_days = [f.astimezone(tz).date() for f in fires]
+    assert len(local_days) == len(set(local_days)), "a day fired twice"
+    assert len(fires) >= (51 if expression.endswith("0") else 364)
+
+
+def test_an_hourly_schedule_still_fires_in_every_real_hour() -> None:
+    berlin = zone("Europe/Berlin")
+    start = datetime.datetime(2026, 10, 24, 23, 0, tzinfo=datetime.UTC)  # 01:00 CEST on the 25th
+    fires = [start]
+    for _ in range(4):
+        fires.append(next_after("30 * * * *", berlin, fires[-1]))
+    assert [f.astimezone(berlin).strftime("%H:%M %Z") for f in fires[1:]] == [
+        "01:30 CEST", "02:30 CEST", "02:30 CET", "03:30 CET"]

@@ -54,11 +54,28 @@ def zone(name: str) -> zoneinfo.ZoneInfo:
         raise ScheduleError(f'spec.timeZone: "{name}" is not an IANA time zone') from None
 
 
+def _fixed_hour(expression: str) -> bool:
+    hour = expression.split()[1]
+    return not (hour == "*" or hour.startswith("*/"))
+
+
+def _repeated_wall_time(moment: datetime.datetime, tz: zoneinfo.ZoneInfo) -> bool:
+    """Whether `moment` is the second time its local wall-clock time occurs (autumn's hour)."""
+    local = moment.astimezone(tz)
+    return local.fold == 1 and local.replace(fold=0).astimezone(datetime.UTC) != moment
+
+
 def next_after(expression: str, tz: zoneinfo.ZoneInfo, after: datetime.datetime) -> datetime.datetime:
-    """The first fire time strictly after `after`, in UTC (cron read in the time zone)."""
-    local = after.astimezone(tz)
-    following = croniter(expression, local).get_next(datetime.datetime)
-    return following.astimezone(datetime.UTC)
+    """The first fire time strictly after `after`, in UTC (cron read in the time zone). A
+    schedule with a fixed hour fires once when the clocks go back, as cron does: the
+    repeated hour's second 02:30 is not a new 02:30."""
+    cursor = after
+    for _ in range(4):
+        following = croniter(expression, cursor.astimezone(tz)).get_next(datetime.datetime).astimezone(datetime.UTC)
+        if not (_fixed_hour(expression) and _repeated_wall_time(following, tz)):
+            return following
+        cursor = following
+    return following
 
 
 @dataclass(frozen=True)
