@@ -360,6 +360,10 @@ def test_deletion_policy_delete_removes_the_artifact_retain_keeps_it(harness: An
     root = claim_folder(harness, ns)
     deleted, retained = root / delete_status["artifact"]["path"], root / retain_status["artifact"]["path"]
     assert deleted.is_dir() and retained.is_dir()
+    assert delete_status["artifact"]["storage"] == {"pvc": {"claimName": "backups", "prefix": "bosh-backups"}}
+    # the Director's default storage moves on; deletion still finds the artifact where it went
+    harness.kubectl("patch", "bdir", "gc", "-n", ns, "--type=merge", "-p",
+                    '{"spec":{"storage":{"pvc":{"claimName":"elsewhere"}}}}')
     harness.kubectl("delete", "dbk", "gc-delete", "gc-retain", "-n", ns, "--timeout=90s")
     assert not deleted.exists()
     assert (retained / "manifest.json").is_file()

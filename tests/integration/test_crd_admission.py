@@ -139,12 +139,27 @@ def test_restore_spec_cannot_change(harness: Any, ns: str) -> None:
     assert_rejected(harness, changed, "spec", "is immutable once set")
 
 
-def test_backup_director_and_method_cannot_change(harness: Any, ns: str) -> None:
-    assert apply(harness, with_spec(BACKUP, "fixed-backup")).returncode == 0
-    assert_rejected(harness, with_spec(BACKUP, "fixed-backup", directorRef={"name": "other"}),
-                    "spec.directorRef", "directorRef is immutable once set")
-    assert_rejected(harness, with_spec(BACKUP, "fixed-backup", method="v1"),
-                    "spec.method", "method is immutable once set")
+@pytest.mark.parametrize("change", [
+    {"directorRef": {"name": "other"}}, {"method": "v1"}, {"timeout": "5h"}, {"includeStateFile": False},
+    # a field that was unset and is then added: what a field's own rule never sees
+    {"storage": {"pvc": {"claimName": "elsewhere"}}},
+    {"pod": {"nodeSelector": {"disk": "ssd"}}},
+])
+def test_a_backup_spec_is_fixed_but_for_cancel_and_deletion_policy(harness: Any, ns: str,
+                                                                   change: dict[str, Any]) -> None:
+    name = f"fixed-{next(iter(change)).lower()}"
+    assert apply(harness, with_spec(BACKUP, name)).returncode == 0
+    assert_rejected(harness, with_spec(BACKUP, name, **change), "spec",
+                    "only spec.cancel and spec.deletionPolicy can change once a DirectorBackup exists")
+    assert apply(harness, with_spec(BACKUP, name, deletionPolicy="Delete")).returncode == 0
+
+
+def test_a_schedule_template_may_change(harness: Any, ns: str) -> None:
+    """GitOps edits a schedule's template freely: only the backups it made are fixed."""
+    template = {"spec": {"method": "bbr", "storage": {"pvc": {"claimName": "a"}}}}
+    assert apply(harness, with_spec(SCHEDULE, "editable", backupTemplate=template)).returncode == 0
+    template = {"spec": {"method": "v1", "storage": {"pvc": {"claimName": "b"}}}}
+    assert apply(harness, with_spec(SCHEDULE, "editable", backupTemplate=template)).returncode == 0
 
 
 def test_backup_cancel_cannot_be_undone(harness: Any, ns: str) -> None:

@@ -284,12 +284,11 @@ def director_schema() -> Schema:
 def backup_spec_fields(*, for_template: bool) -> dict[str, Schema]:
     """DirectorBackup spec fields; a schedule's template takes all but the director and cancel."""
     fields: dict[str, Schema] = {
-        "method": immutable(string(
+        "method": string(
             "bbr: `bbr director backup` (director database, blobstore, credhub and uaa "
             "databases). v1: CLI v1 `bosh backup` (database only; restores then re-upload "
-            "stemcells and releases).", enum=["bbr", "v1"], default="bbr"), "method"),
-        "storage": immutable(storage("Where the artifact goes; defaults to the Director's "
-                                     "storage."), "storage"),
+            "stemcells and releases).", enum=["bbr", "v1"], default="bbr"),
+        "storage": storage("Where the artifact goes; defaults to the Director's storage."),
         "includeStateFile": boolean("Also store the Director's create-env state file, when it "
                                     "has one.", default=True),
         "deletionPolicy": string("Delete: deleting this resource deletes its artifact. "
@@ -299,7 +298,7 @@ def backup_spec_fields(*, for_template: bool) -> dict[str, Schema]:
         "pod": pod_overrides("Overrides for the runner pod."),
     }
     if not for_template:
-        fields["directorRef"] = immutable(object_ref("The Director to back up."), "directorRef")
+        fields["directorRef"] = object_ref("The Director to back up.")
         fields["cancel"] = boolean(
             "Set to true to stop a pending or running backup: the pod is stopped, bbr's "
             "cleanup runs, no artifact is kept, and the phase becomes Cancelled.",
@@ -308,9 +307,20 @@ def backup_spec_fields(*, for_template: bool) -> dict[str, Schema]:
     return dict(sorted(fields.items()))
 
 
+# A backup's spec is what it ran with: only cancel and deletionPolicy may change once it
+# exists. A rule on the spec, not on each field, so adding a field that was unset is refused too.
+BACKUP_SPEC_FIXED = ("directorRef", "method", "storage", "includeStateFile", "timeout", "pod")
+BACKUP_SPEC_UNCHANGED = rule(
+    " && ".join(f"has(self.{f}) == has(oldSelf.{f}) && (!has(self.{f}) || self.{f} == oldSelf.{f})"
+                for f in BACKUP_SPEC_FIXED),
+    "only spec.cancel and spec.deletionPolicy can change once a DirectorBackup exists; create a new "
+    "DirectorBackup to back up with other settings")
+
+
 def backup_schema() -> Schema:
-    spec = obj("One backup run of a director.", backup_spec_fields(for_template=False),
-               required=["directorRef"])
+    spec = obj("One backup run of a director; its spec is fixed once created, but for cancel and "
+               "deletionPolicy.", backup_spec_fields(for_template=False),
+               required=["directorRef"], rules=[BACKUP_SPEC_UNCHANGED])
     file_entry = obj("One stored file.", {
         "name": string("Path relative to the artifact's folder.", max_length=1024),
         "size": integer("Size in bytes.", minimum=0, int64=True),
@@ -323,6 +333,9 @@ def backup_schema() -> Schema:
                                "s3://<bucket>/<key>.", max_length=2048),
             "path": string("Folder relative to the storage root, for DirectorRestore "
                            "source.path.", max_length=1024),
+            "storage": storage("The storage the artifact went to, as the run resolved it (the "
+                               "backup's or its Director's at the time); restores and deletion read "
+                               "it from here, whatever the specs say later."),
             "files": array("Every stored file.", file_entry, max_items=64, list_type="atomic"),
             "totalSize": integer("Sum of the files' sizes in bytes.", minimum=0, int64=True),
             "size": string("totalSize for people, e.g. 1.2 GiB.", max_length=32),

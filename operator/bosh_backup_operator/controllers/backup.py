@@ -73,8 +73,10 @@ class BackupController(RunController):
             return False
         if not artifact or spec.get("deletionPolicy") != "Delete":
             return True
-        settings = self.resolve(backup)
-        storage = spec.get("storage") or (settings.storage if isinstance(settings, RunSettings) else None)
+        storage = artifact.get("storage")  # where it really went; older backups did not record it
+        if storage is None:
+            settings = self.resolve(backup)
+            storage = spec.get("storage") or (settings.storage if isinstance(settings, RunSettings) else None)
         if storage is None:
             self.kube.event(backup, "Warning", "ArtifactKept", f"{artifact['location']} was not deleted: its "
                                                                "storage can no longer be resolved")

@@ -34,7 +34,8 @@ class RestoreController(RunController):
                 return [Problem("BackupNotSucceeded", f'spec.source.backupRef: DirectorBackup "{name}" is '
                                                       f'{status.get("phase") or "Pending"}, not Succeeded: only a '
                                                       "stored and verified backup can be restored")]
-            storage = backup["spec"].get("storage")
+            # where the artifact really went (status), not what a spec says now
+            storage = status["artifact"].get("storage") or backup["spec"].get("storage")
             if not storage:
                 origin = self.kube.get(self.kube.custom("Director", namespace, backup["spec"]["directorRef"]["name"]))
                 storage = (origin or {}).get("spec", {}).get("storage") or fallback

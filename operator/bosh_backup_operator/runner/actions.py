@@ -181,7 +181,7 @@ def store(step: Step, context: Context) -> str:
         raise StepFailed(error.reason, f"{step.name} failed: {error.message}") from None
     files = [item.as_status() for item in (*stored, published)]
     context.result["artifact"] = {"location": target.location, "path": plan.artifact_path, "files": files,
-                                  "totalSize": sum(f["size"] for f in files)}
+                                  "totalSize": sum(f["size"] for f in files), "storage": plan.storage}
     return f"{len(files)} files, {total} bytes stored and verified at {target.location}"
 
 
