@@ -466,3 +466,19 @@ def test_a_broken_state_file_fails_the_backup_and_names_its_secret(harness: Any,
     assert "artifact" not in status
     folder = claim_folder(harness, ns) / "bosh-backups" / ns / "brokenstate" / "brokenstate-1"
     assert not folder.exists() and not Path(f"{folder}.partial").exists()
+
+
+def test_a_request_the_apiserver_refuses_fails_the_run_and_says_so(harness: Any, ns: str,
+                                                                    make_director: Any) -> None:
+    """A pod override the apiserver will never accept (a label key that is no label key)
+    ends the run with a condition and an Event, not in a silent retry loop."""
+    director, _ = make_director(seeded=False)
+    register(harness, ns, director, "refused")
+    harness.apply(backup("refused-1", ns, "refused", pod={"nodeSelector": {"not a label key!": "x"}}))
+    status = failed(harness, ns, "refused-1")
+    assert status["reason"] == "ApiRequestRejected"
+    assert "HTTP 422" in status["message"] and "nodeSelector" in status["message"]
+    succeeded = next(c for c in status["conditions"] if c["type"] == "Succeeded")
+    assert succeeded["status"] == "False" and succeeded["reason"] == "ApiRequestRejected"
+    assert "ApiRequestRejected" in [e["reason"] for e in events(harness, ns, "refused-1")]
+    assert not director_leases(harness, "/refused-1"), "the director is free again"

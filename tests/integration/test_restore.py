@@ -196,7 +196,7 @@ def wait_until(harness: Any, name: str, check: Any, what: str) -> dict[str, Any]
 
 def upload_tasks(director: SimulatedDirector) -> dict[str, int]:
     counts: dict[str, int] = {}
-    for task in director.state.db()["tasks"]:
+    for task in director.state.read_tasks()["tasks"]:
         if task["description"] in ("create release", "create stemcell from remote url") and task["state"] == "done":
             counts[task["result"]] = counts.get(task["result"], 0) + 1
     return counts

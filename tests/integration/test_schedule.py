@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import json
 from typing import Any
 
 import pytest
@@ -98,10 +97,19 @@ def test_deleting_a_schedule_keeps_its_backups_unless_asked(harness: Any, ns: st
 
 
 def test_printer_columns(harness: Any, ns: str) -> None:
+    """What `kubectl get dbs` shows a person: the last backup made, and when the next is due
+    (a date column shows a future time as <invalid>)."""
     table = harness.kubectl("get", "dbs", "nightly", "-n", NS).stdout.splitlines()
-    assert table[0].split()[:5] == ["NAME", "DIRECTOR", "SCHEDULE", "SUSPEND", "LAST"]
+    assert table[0].split() == ["NAME", "DIRECTOR", "SCHEDULE", "SUSPEND", "LAST-BACKUP", "LAST-PHASE", "NEXT",
+                                "AGE"]
     row = table[1].split()
-    assert row[0] == "nightly" and row[1] == "nightly-dir" and json.dumps(row)
+    status = get(harness, "DirectorBackupSchedule", NS, "nightly")["status"]
+    assert row[:2] == ["nightly", "nightly-dir"]
+    assert " ".join(row[2:-5]) == status["effectiveSchedule"]  # a cron line has spaces: read from the end
+    assert row[-4:-2] == [status["lastBackup"]["name"], status["lastBackup"]["phase"]]
+    assert "<invalid>" not in row
+    due = datetime.datetime.fromisoformat(row[-2].replace("Z", "+00:00"))
+    assert due > datetime.datetime.now(datetime.UTC)
 
 
 def seconds_to_boundary() -> float:

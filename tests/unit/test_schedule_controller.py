@@ -208,3 +208,14 @@ def test_invalid_time_zone_is_a_condition_that_names_the_field() -> None:
     assert (ready["type"], ready["status"], ready["reason"]) == ("Ready", "False", "InvalidSchedule")
     assert 'spec.timeZone: "Mars/Olympus"' in ready["message"]
     assert kube.created == []
+
+
+def test_status_says_which_retention_is_in_force() -> None:
+    kube, controller = world()
+    controller.reconcile("ns", "nightly", now=at("2026-01-01T00:10:00"))
+    assert status(kube)["effectiveRetention"] == (
+        "keeps every successful backup (no keep* above 0); 3 failed or cancelled")
+    kube, controller = world(retention={"keepLast": 2, "keepDaily": 7, "keepMonthly": 0}, failedBackupsHistoryLimit=1)
+    controller.reconcile("ns", "nightly", now=at("2026-01-01T00:10:00"))
+    assert status(kube)["effectiveRetention"] == (
+        "keeps the newest 2, one a day for 7 days, and always the newest successful backup; 1 failed or cancelled")

@@ -484,7 +484,9 @@ def schedule_schema() -> Schema:
                         backup_spec_fields(for_template=True)),
         }, default={}),
         "retention": obj("Which successful backups to keep (grandfather-father-son, in "
-                         "timeZone). The newest successful backup is always kept.", {
+                         "timeZone). The newest successful backup is always kept. With no keep* "
+                         "above 0 (or no retention at all), every successful backup is kept: "
+                         "status.effectiveRetention says which policy is in force.", {
             "keepLast": integer("Keep the newest N successful backups.", minimum=0),
             "keepDaily": integer("Keep the newest successful backup of each of the last N "
                                  "days that have one.", minimum=0),
@@ -501,6 +503,9 @@ def schedule_schema() -> Schema:
         "observedGeneration": integer("The .metadata.generation last acted upon.", minimum=0,
                                       int64=True),
         "conditions": conditions(),
+        "effectiveRetention": string("The retention in force, in words, e.g. \"keeps the newest 3, "
+                                     "and always the newest successful backup; 3 failed or cancelled\".",
+                                     max_length=512),
         "effectiveSchedule": string("The cron expression in force (random forms resolved).",
                                     max_length=128),
         "lastScheduleTime": timestamp("Scheduled time of the most recent backup created."),
@@ -574,7 +579,8 @@ KINDS: list[dict[str, Any]] = [
         "schema": restore_schema,
         "columns": [
             _column("Director", ".spec.directorRef.name", description="Director restored into."),
-            _column("Backup", ".status.source.backup", description="Backup restored."),
+            _column("Backup", ".spec.source.backupRef.name", description="Backup restored (empty for "
+                    "source.path)."),
             _column("Phase", ".status.phase", description="Lifecycle phase."),
             _column("Progress", ".status.progress.summary", description="Current step."),
             AGE,
@@ -589,10 +595,11 @@ KINDS: list[dict[str, Any]] = [
             _column("Director", ".spec.directorRef.name", description="Director backed up."),
             _column("Schedule", ".status.effectiveSchedule", description="Cron in force."),
             _column("Suspend", ".spec.suspend", kind="boolean", description="Suspended."),
-            _column("Last", ".status.lastScheduleTime", kind="date",
-                    description="Last backup created."),
-            _column("Next", ".status.nextScheduleTime", kind="date",
-                    description="Next backup due."),
+            # the last backup made (a skipped time is in status.lastSkipped, not here)
+            _column("Last-Backup", ".status.lastBackup.name", description="Last backup created."),
+            _column("Last-Phase", ".status.lastBackup.phase", description="Its phase."),
+            # a string: kubectl shows a date column in the future as <invalid>
+            _column("Next", ".status.nextScheduleTime", description="Next backup due (UTC)."),
             AGE,
         ],
     },

@@ -51,6 +51,10 @@ def duration_text(seconds: float) -> str:
     return (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes or hours else "") + f"{secs}s"
 
 
+# refusals that no retry changes: a malformed or invalid object, or rights the operator lacks
+PERMANENT_API_ERRORS = (400, 403, 422)
+
+
 class RunController:
     kind = ""
     require_artifact = False
@@ -76,12 +80,22 @@ class RunController:
             phase = (run.get("status") or {}).get("phase")
             if phase in TERMINAL:
                 return
-            if run["spec"].get("cancel"):
-                phase = self.cancel(run)
-            elif phase in (None, "", "Pending"):
-                phase = self.start(run)
-            else:
-                phase = self.watch(run)
+            try:
+                if run["spec"].get("cancel"):
+                    phase = self.cancel(run)
+                elif phase in (None, "", "Pending"):
+                    phase = self.start(run)
+                else:
+                    phase = self.watch(run)
+            except ApiError as error:
+                if error.status not in PERMANENT_API_ERRORS:
+                    raise  # the apiserver is busy or away: kopf retries with backoff
+                # the apiserver refuses what this run asks of it, and will on every retry:
+                # say so on the run instead of retrying in silence
+                phase = self.fail(run, "ApiRequestRejected",
+                                  f"the Kubernetes API refused a request of this run ({error}); the operator "
+                                  "cannot go on with it. Check the operator's rights (deploy/ RBAC) and the names "
+                                  "this run uses, then create a new " + self.kind, holding_lock=True)
         if phase in TERMINAL:  # the director is free: let the next run in
             runs.kick_waiters(self.kube, namespace, run["spec"]["directorRef"]["name"],
                               {kind: peer.reconcile for kind, peer in self.peers.items()})

@@ -98,7 +98,8 @@ class ScheduleController:
             return SETTLE_SECONDS
         backups = self.backups_of(namespace, name)
         active = [b for b in backups if (b.get("status") or {}).get("phase") not in TERMINAL]
-        updates: dict[str, Any] = {"effectiveSchedule": expression, "nextScheduleTime": iso(decision.next_time)}
+        updates: dict[str, Any] = {"effectiveSchedule": expression, "nextScheduleTime": iso(decision.next_time),
+                                   "effectiveRetention": policy_of(body["spec"]).describe()}
         if remembered and (recorded is None or remembered > recorded):
             updates["lastScheduleTime"] = iso(remembered)
         if decision.fire:
@@ -149,10 +150,7 @@ class ScheduleController:
             raise
 
     def prune(self, schedule: dict[str, Any], backups: list[dict[str, Any]], tz: Any) -> list[dict[str, Any]]:
-        spec = schedule["spec"]
-        retention = spec.get("retention") or {}
-        policy = Policy(retention.get("keepLast", 0), retention.get("keepDaily", 0), retention.get("keepWeekly", 0),
-                        retention.get("keepMonthly", 0), spec.get("failedBackupsHistoryLimit", 3))
+        policy = policy_of(schedule["spec"])
         records = []
         for backup in backups:
             status = backup.get("status") or {}
@@ -200,3 +198,9 @@ class ScheduleController:
         namespace, name = schedule["metadata"]["namespace"], schedule["metadata"]["name"]
         for backup in self.backups_of(namespace, name):
             self.kube.delete(self.kube.custom("DirectorBackup", namespace, backup["metadata"]["name"]))
+
+
+def policy_of(spec: dict[str, Any]) -> Policy:
+    retention = spec.get("retention") or {}
+    return Policy(retention.get("keepLast", 0), retention.get("keepDaily", 0), retention.get("keepWeekly", 0),
+                  retention.get("keepMonthly", 0), spec.get("failedBackupsHistoryLimit", 3))

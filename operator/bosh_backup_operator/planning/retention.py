@@ -28,6 +28,18 @@ class Policy:
     def limits_successes(self) -> bool:
         return any((self.keep_last, self.keep_daily, self.keep_weekly, self.keep_monthly))
 
+    def describe(self) -> str:
+        """The policy in force, in words (status.effectiveRetention)."""
+        if not self.limits_successes:
+            kept = "every successful backup (no keep* above 0)"
+        else:
+            rules = [f"the newest {self.keep_last}" if self.keep_last else "",
+                     f"one a day for {self.keep_daily} days" if self.keep_daily else "",
+                     f"one a week for {self.keep_weekly} weeks" if self.keep_weekly else "",
+                     f"one a month for {self.keep_monthly} months" if self.keep_monthly else ""]
+            kept = ", ".join(rule for rule in rules if rule) + ", and always the newest successful backup"
+        return f"keeps {kept}; {self.failed_history} failed or cancelled"
+
 
 def _newest_per_period(successes: list[BackupRecord], count: int,
                        period: Callable[[BackupRecord], Hashable]) -> set[str]:
