@@ -12,7 +12,7 @@ import kopf
 
 from . import GROUP, VERSION, kube
 from . import settings as operator_settings
-from .api.director import director_references, find_problems, readiness
+from .api.director import director_references, find_problems, plain_http_warning, readiness
 from .config import OperatorConfig
 from .connections import BoundedSessions, connection_limit
 from .controllers.backup import TERMINAL, BackupController
@@ -71,12 +71,18 @@ def reconcile_director(body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status
     ready, reason, message = readiness(problems)
     generation = meta.get("generation")
     current = status.get("conditions") or []
-    merged = merge_conditions(current, [condition("Ready", ready, reason, message, generation=generation)])
+    insecure = plain_http_warning(dict(spec))
+    transport = (condition("SecureTransport", False, "PlainHttpStorage", insecure, generation=generation) if insecure
+                 else condition("SecureTransport", True, "Encrypted", "storage is reached over https or a claim",
+                                generation=generation))
+    merged = merge_conditions(current, [condition("Ready", ready, reason, message, generation=generation), transport])
     if conditions_changed(current, merged) or status.get("observedGeneration") != generation:
         patch.status["conditions"] = merged
         patch.status["observedGeneration"] = generation
         if not ready:
             kopf.warn(body, reason=reason, message=message)
+        if insecure:
+            kopf.warn(body, reason="PlainHttpStorage", message=insecure)
         logger.info("Director %s: Ready=%s (%s)", meta.get("name"), ready, reason)
 
 

@@ -6,6 +6,8 @@
     bbr_unlock_error    post-backup-unlock fails (exit code 8)
     bbr_cleanup_error   removing the backup folder fails (exit code 16)
     bbr_backup_error    name of a job whose backup script fails (exit code 1)
+    bbr_restore_error   name of a job whose restore script fails
+    bbr_backup_seconds  the director job's backup script takes this long (a large database)
 
 Other faults are states, not flags: stop the server (unreachable), delete blobs
 (lost blobs), remove or silence VMs in the IaaS (cloud-check problems), create

@@ -72,6 +72,13 @@ def register(harness: Any, namespace: str, director: SimulatedDirector, name: st
     return body
 
 
+def s3_storage(harness: Any, s3: Any, ns: str, bucket: str, **extra: Any) -> dict[str, Any]:
+    """A storage spec for a bucket of the test world's S3 server; its keys go into a Secret."""
+    harness.apply(secret("s3-keys", ns, {"accessKeyId": s3.access_key, "secretAccessKey": s3.secret_key}))
+    return {"s3": {"bucket": bucket, "endpoint": s3.endpoint, "forcePathStyle": True,
+                   "credentialsSecretRef": {"name": "s3-keys"}, **extra}}
+
+
 def backup(name: str, namespace: str, director: str, **spec: Any) -> dict[str, Any]:
     return {"apiVersion": API, "kind": "DirectorBackup", "metadata": {"name": name, "namespace": namespace},
             "spec": {"directorRef": {"name": director}, **spec}}

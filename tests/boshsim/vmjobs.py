@@ -60,6 +60,8 @@ def backup(state: DirectorState, faults: Faults, job: str) -> None:
         raise ScriptFailed("/var/vcap/jobs/database-backup-restorer/bin/restore: not found", 127)
     time.sleep(float(faults.get("slow_seconds", 0)))
     target = artifact_directory(state)
+    if job == "director":  # a long backup, as a large database makes one (bbr waits for every job)
+        long_backup(float(faults.get("bbr_backup_seconds", 0)), target.parent)
     target.mkdir(parents=True, exist_ok=True)
     if job == "blobstore":
         blobs = target / "blobs"
@@ -78,6 +80,16 @@ def backup(state: DirectorState, faults: Faults, job: str) -> None:
             subprocess.run(["chattr", "+i", str(target / DUMPS[job])], check=True)
         return
     shutil.copyfile(state.path / DATABASES[job], target / DUMPS[job])
+
+
+def long_backup(seconds: float, bbr_folder: Path) -> None:
+    """Takes `seconds`, unless bbr's folder goes first (a cancelled run cleaned up): then the
+    script stops, as a dump would fail, rather than write into the next run's folder."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not bbr_folder.exists():
+            raise ScriptFailed("the backup folder was removed while the dump ran")
+        time.sleep(0.5)
 
 
 def restore(state: DirectorState, faults: Faults, job: str) -> None:

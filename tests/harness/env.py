@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
-import time
+import threading
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -180,16 +181,18 @@ def wipe(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def wait_forever(harness: Harness) -> None:
-    try:
-        while True:
-            time.sleep(1)
-            for process in (harness.operator, harness.node_agent, *harness.plane.processes):
-                if process and not process.alive():
-                    print(f"{process.name} exited; see {process.log}", file=sys.stderr)
-                    return
-    except KeyboardInterrupt:
-        pass
+def wait_forever(harness: Harness, *others: Process) -> None:
+    """Until a signal (Ctrl-C, SIGTERM, SIGHUP) or a process's death; the caller then stops
+    everything it started: without this, SIGTERM ended Python before its `finally` ran."""
+    stop = threading.Event()
+    for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(number, lambda signum, _frame: stop.set())
+    while not stop.wait(1):
+        for process in (harness.operator, harness.node_agent, *harness.plane.processes, *others):
+            if process and not process.alive():
+                print(f"{process.name} exited; see {process.log}", file=sys.stderr)
+                return
+    print("Stopping everything that was started ...", flush=True)
 
 
 def answers(process: Process, liveness_port: int) -> bool:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from boshsim.k8s import STATE_FILE, backup, events, get, register, run_jobs, wait_for_step, wait_phase
+from boshsim.k8s import STATE_FILE, backup, events, get, register, run_jobs, s3_storage, wait_for_step, wait_phase
 from harness.argocd import health
 
 NS = "backups"
@@ -61,6 +61,10 @@ def test_bbr_backup_to_a_claim(harness: Any, ns: str, make_director: Any) -> Non
         assert sha256(folder / entry["name"]) == entry["sha256"]
         assert (folder / entry["name"]).stat().st_size == entry["size"]
     assert artifact["totalSize"] == sum(f["size"] for f in artifact["files"])
+    # one count everywhere a person reads it: the Store step, the summary and status.artifact agree
+    store_step = next(s for s in status["steps"] if s["name"] == "Store")
+    assert f"7 files, {artifact['totalSize']} bytes (manifest.json included)" in store_step["message"]
+    assert f"stored 7 files, {artifact['size']} ({artifact['totalSize']} bytes)" in status["message"]
     assert not list(folder.parent.glob("*.partial")), "no staging folder left behind"
     assert json.loads((folder / "state.json").read_text()) == STATE_FILE
 
@@ -85,14 +89,6 @@ def test_bbr_backup_to_a_claim(harness: Any, ns: str, make_director: Any) -> Non
     table = harness.kubectl("get", "dbk", "prod-1", "-n", ns).stdout.splitlines()
     assert table[0].split()[:5] == ["NAME", "DIRECTOR", "METHOD", "PHASE", "PROGRESS"]
     assert table[1].split()[:4] == ["prod-1", "prod", "bbr", "Succeeded"]
-
-
-def s3_storage(harness: Any, s3: Any, ns: str, bucket: str, **extra: Any) -> dict[str, Any]:
-    from boshsim.k8s import secret
-
-    harness.apply(secret("s3-keys", ns, {"accessKeyId": s3.access_key, "secretAccessKey": s3.secret_key}))
-    return {"s3": {"bucket": bucket, "endpoint": s3.endpoint, "forcePathStyle": True,
-                   "credentialsSecretRef": {"name": "s3-keys"}, **extra}}
 
 
 def test_v1_backup_to_s3(harness: Any, ns: str, make_director: Any, s3: Any) -> None:
@@ -482,3 +478,15 @@ def test_a_request_the_apiserver_refuses_fails_the_run_and_says_so(harness: Any,
     assert succeeded["status"] == "False" and succeeded["reason"] == "ApiRequestRejected"
     assert "ApiRequestRejected" in [e["reason"] for e in events(harness, ns, "refused-1")]
     assert not director_leases(harness, "/refused-1"), "the director is free again"
+
+
+def test_a_deletion_policy_edit_takes_effect_at_deletion(harness: Any, ns: str, make_director: Any) -> None:
+    director, _ = make_director()
+    register(harness, ns, director, "edited")
+    harness.apply(backup("edited-1", ns, "edited"))  # Retain by default
+    artifact = wait_phase(harness, "DirectorBackup", ns, "edited-1")["status"]["artifact"]
+    folder = claim_folder(harness, ns) / artifact["path"]
+    assert (folder / "manifest.json").is_file()
+    harness.kubectl("patch", "dbk", "edited-1", "-n", ns, "--type=merge", "-p", '{"spec":{"deletionPolicy":"Delete"}}')
+    harness.kubectl("delete", "dbk", "edited-1", "-n", ns, "--timeout=90s")
+    assert not folder.exists(), "the edited policy (Delete) was applied"

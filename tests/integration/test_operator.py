@@ -107,3 +107,22 @@ def test_printer_columns_show_readiness(harness: Any, ns: str) -> None:
     assert header[:4] == ["NAME", "URL", "CLI", "READY"]
     row = next(line.split() for line in table if line.startswith("later "))
     assert row[1:4] == ["https://10.0.0.6:25555", "v2", "True"]
+
+
+def test_storage_over_plain_http_is_called_out(harness: Any, ns: str) -> None:
+    body = director("cleartext", "cleartext-creds")
+    body["spec"]["storage"] = {"s3": {"bucket": "bkt", "endpoint": "http://minio.example:9000",
+                                      "credentialsSecretRef": {"name": "s3-keys"}}}
+    harness.apply(body)
+
+    def transport() -> dict[str, Any] | None:
+        found = harness.admin.get(f"/apis/{API}/namespaces/{NS}/directors/cleartext")
+        return next((c for c in found.get("status", {}).get("conditions", []) if c["type"] == "SecureTransport"),
+                    None)
+    cond = wait_for("SecureTransport condition", transport)
+    assert (cond["status"], cond["reason"]) == ("False", "PlainHttpStorage")
+    assert "spec.storage.s3.endpoint http://minio.example:9000 is plain HTTP" in cond["message"]
+    reasons = wait_for("the warning Event", lambda: [
+        e for e in harness.admin.get(f"/api/v1/namespaces/{NS}/events")["items"]
+        if e["involvedObject"].get("name") == "cleartext" and e["reason"] == "PlainHttpStorage"])
+    assert reasons[0]["type"] == "Warning"

@@ -123,7 +123,7 @@ def test_forbid_skips_a_time_that_passes_while_the_operator_restarts(harness: An
 
     director, _ = make_director(seeded=False)
     register(harness, NS, director, "busy-dir")
-    director.set_faults(slow_seconds=4)  # the first backup outlasts the next minute
+    director.set_faults(bbr_backup_seconds=150)  # the first backup outlasts the next minute
     harness.apply(schedule("forbid", "busy-dir", schedule="* * * * *", concurrencyPolicy="Forbid",
                            startingDeadlineSeconds=120))
     first = wait_for("the first fire", lambda: scheduled_backups(harness, "forbid"), timeout=75)[0]
@@ -152,7 +152,7 @@ def test_replace_cancels_the_running_backup_and_allow_queues_a_second(harness: A
     for policy in ("Replace", "Allow"):
         director, _ = make_director(seeded=False)
         register(harness, NS, director, f"{policy.lower()}-dir")
-        director.set_faults(slow_seconds=4)  # each backup outlasts the next minute
+        director.set_faults(bbr_backup_seconds=150)  # each backup outlasts the next minute
         directors[policy] = director
         harness.apply(schedule(policy.lower(), f"{policy.lower()}-dir", schedule="* * * * *",
                                concurrencyPolicy=policy))

@@ -26,3 +26,19 @@ def test_unknown_status_and_change_detection() -> None:
     merged = merge_conditions([], [unknown])
     assert conditions_changed([], merged)
     assert not conditions_changed(merged, merge_conditions(merged, [unknown]))
+
+
+def test_a_long_outcome_stays_whole_json() -> None:
+    """A cut JSON document read as a runner crash; now only the message is shortened."""
+    import json
+
+    from bosh_backup_operator.runner.run import TERMINATION_LIMIT, termination_text
+
+    outcome = {"result": "Failed", "reason": "UploadFailed", "step": "UploadReleases",
+               "message": "release r/1 from " + "https://mirror.example/" * 400, "failing": ["x"] * 500}
+    text = termination_text(outcome)
+    assert len(text) <= TERMINATION_LIMIT
+    parsed = json.loads(text)
+    assert parsed["reason"] == "UploadFailed" and parsed["message"].endswith("(the whole message is in status.steps)")
+    short = {"result": "Succeeded", "message": "ok"}
+    assert json.loads(termination_text(short)) == short

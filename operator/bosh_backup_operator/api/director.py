@@ -90,3 +90,12 @@ def readiness(problems: list[Problem]) -> tuple[bool, str, str]:
     if not problems:
         return True, "ReferencesFound", "every referenced Secret, ConfigMap and claim exists"
     return False, problems[0].reason, "; ".join(p.message for p in problems)
+
+
+def plain_http_warning(spec: dict[str, Any]) -> str | None:
+    """Why the Director's storage would send its keys in the clear, if it would."""
+    endpoint = ((spec.get("storage") or {}).get("s3") or {}).get("endpoint") or ""
+    if endpoint.startswith("http://"):
+        return (f"spec.storage.s3.endpoint {endpoint} is plain HTTP: the storage keys and every artifact "
+                "(the director's credentials among them) travel unencrypted; use https:// with caCert")
+    return None

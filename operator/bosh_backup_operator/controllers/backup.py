@@ -45,7 +45,8 @@ class BackupController(RunController):
         artifact["size"] = human_size(int(artifact.get("totalSize", 0)))
         warnings = result.get("warnings") or []
         reason = "CompletedWithWarnings" if warnings else "Completed"
-        message = (f"stored {len(artifact['files'])} files, {artifact['size']}, verified, at {artifact['location']}"
+        message = (f"stored {len(artifact['files'])} files, {artifact['size']} ({artifact.get('totalSize', 0)} bytes), "
+                   f"verified, at {artifact['location']}"
                    + (f"; warning: {' '.join(warnings)}" if warnings else ""))
         status: dict[str, Any] = {"artifact": artifact}
         for key in ("director", "inventory"):

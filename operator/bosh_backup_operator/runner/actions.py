@@ -180,9 +180,11 @@ def store(step: Step, context: Context) -> str:
         target.abort()
         raise StepFailed(error.reason, f"{step.name} failed: {error.message}") from None
     files = [item.as_status() for item in (*stored, published)]
+    total_size = sum(f["size"] for f in files)  # what status.artifact.totalSize says: manifest.json included
     context.result["artifact"] = {"location": target.location, "path": plan.artifact_path, "files": files,
-                                  "totalSize": sum(f["size"] for f in files), "storage": plan.storage}
-    return f"{len(files)} files, {total} bytes stored and verified at {target.location}"
+                                  "totalSize": total_size, "storage": plan.storage}
+    return (f"{len(files)} files, {total_size} bytes (manifest.json included) stored and verified at "
+            f"{target.location}")
 
 
 def delete_artifact(step: Step, context: Context) -> str:

@@ -102,7 +102,7 @@ def verify_artifact(step: Step, context: Context) -> str:
                                                  f"says {entry['sha256'][:12]}... ({entry['size']} bytes): the stored "
                                                  "artifact was changed or damaged. The director was not touched; "
                                                  "restore another backup.")
-    return f"{len(files)} files, {total} bytes, every sha256 matches manifest.json"
+    return f"{len(files)} files, {total} bytes (as manifest.json lists them, itself not counted), every sha256 matches"
 
 
 # -- RestoreDatabase ---------------------------------------------------------------------------------------

@@ -79,10 +79,7 @@ class Runner:
         self.context = Context(plan, reporter, self.executor, Path(work_dir), now())
 
     def terminate(self, outcome: dict[str, Any]) -> None:
-        text = json.dumps(outcome, separators=(",", ":"))
-        if len(text) > TERMINATION_LIMIT:  # keep the part the operator needs
-            outcome = {k: v for k, v in outcome.items() if k in ("result", "reason", "message", "step", "artifact")}
-            text = json.dumps(outcome, separators=(",", ":"))[:TERMINATION_LIMIT]
+        text = termination_text(outcome)
         try:
             Path(self.termination_log).write_text(text)
         except OSError as error:
@@ -177,6 +174,23 @@ class Runner:
             if key in self.reporter.extra:
                 out[key] = self.reporter.extra[key]
         return out
+
+
+def termination_text(outcome: dict[str, Any]) -> str:
+    """The outcome as JSON within the termination message's limit: always whole JSON (a
+    cut document reads as a crash), keeping what the operator needs and shortening only
+    the message, whose whole text is in status.steps."""
+    text = json.dumps(outcome, separators=(",", ":"))
+    if len(text) <= TERMINATION_LIMIT:
+        return text
+    outcome = {k: v for k, v in outcome.items() if k in ("result", "reason", "message", "step", "artifact")}
+    text = json.dumps(outcome, separators=(",", ":"))
+    excess = len(text) - TERMINATION_LIMIT
+    if excess > 0 and isinstance(outcome.get("message"), str):
+        note = " ... (the whole message is in status.steps)"
+        outcome["message"] = outcome["message"][:max(0, len(outcome["message"]) - excess - len(note) - 8)] + note
+        text = json.dumps(outcome, separators=(",", ":"))
+    return text
 
 
 def runner_version() -> str:
