@@ -51,6 +51,7 @@ fi
 for tool in unshare go; do
   command -v "$tool" >/dev/null || { echo "[setup] missing required tool: $tool" >&2; exit 1; }
 done
-echo "[setup] control plane binaries: $(bash tests/harness/build-controlplane.sh)"
-echo "[setup] S3 server: $(bash tests/harness/build-s3.sh)"
-echo "[setup] bosh and bbr: $(bash tests/harness/build-bosh-tools.sh)"
+# assignments, so that a failed build stops set-up (inside `echo "$(...)"` it would not)
+built="$(bash tests/harness/build-controlplane.sh)"; echo "[setup] control plane binaries: $built"
+built="$(bash tests/harness/build-s3.sh)"; echo "[setup] S3 server: $built"
+built="$(bash tests/harness/build-bosh-tools.sh)"; echo "[setup] bosh and bbr: $built"

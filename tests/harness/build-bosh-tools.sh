@@ -9,7 +9,10 @@
 #                       come from `go install` of the same versions, which needs ordinary
 #                       access to the Go module proxy.
 #   CONTROLPLANE_CACHE  cache root, shared with build-controlplane.sh
+#
+#   --sources           print the folder of vendored sources that would be used (or nothing)
 set -euo pipefail
+shopt -s inherit_errexit  # a failed build inside $(...) must stop the script, not publish nothing
 here="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=/dev/null
 source <(grep -E '^[A-Z_0-9]+=' "$here/bosh-tools.versions")
@@ -20,6 +23,7 @@ sources="${BOSH_TOOLS_SOURCES:-}"
 if [ -z "$sources" ] && [ -f "$here/../../../shared/third_party/$BOSH_CLI_ARCHIVE" ]; then
   sources="$(cd "$here/../../../shared/third_party" && pwd)"
 fi
+if [ "${1:-}" = "--sources" ]; then echo "$sources"; exit 0; fi
 
 publish() {  # publish FOLDER_IN_CACHE BUILT_BINARY: atomically, so a killed build leaves no half cache
   local dest="$1" built="$2" tmp
@@ -51,9 +55,14 @@ build_tool() {
     if [ -x "$dest/$name" ]; then echo "$dest"; return; fi
     work="$(mktemp -d)"
     log "go install $module@v$version"
-    GOBIN="$work/gobin" CGO_ENABLED=0 go install -trimpath -ldflags "$ldflags" "$module@v$version" >&2
+    if ! GOBIN="$work/gobin" CGO_ENABLED=0 go install -trimpath -ldflags "$ldflags" "$module@v$version" >&2; then
+      log "go install of $module failed. Where the Go module proxy refuses it, point BOSH_TOOLS_SOURCES"
+      log "at a folder holding $archive (sha256 $sha) and run again."
+      exit 1
+    fi
     mkdir -p "$work/out"; mv "$work/gobin/"* "$work/out/$name"
   fi
+  [ -x "$work/out/$name" ] || { log "building $name produced no binary"; exit 1; }
   publish "$dest" "$work/out/$name"
   rm -rf "$work"
   echo "$dest"
