@@ -33,6 +33,7 @@ def test_demo_from_a_clone_in_a_private_folder() -> None:
     assert "fresh director: 0 deployments, 0 stemcells" in out
     assert "VerifyInstances  Succeeded 12 processes running on 6 instances in 3 deployments" in out
     assert "The restored director equals the original: nothing lost." in out
+    assert "pvc://backups/bosh-backups/bosh/prod/prod-nightly" in out  # a long step message, whole
     assert "differs" not in out and "DIFFERS" not in out
     # the cluster is gone at the end: nothing tells the user to point kubectl at it
     assert "export KUBECONFIG=" not in out and "The artifact: " in out

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,9 @@ def follow(harness: Harness, kind: str, name: str, timeout: float = 300) -> dict
                 line = f"{step['state']:<9} {step['percent']:3d}% {step.get('message', '')}"
             if shown.get(step["name"]) != line and step["state"] != "Pending":
                 shown[step["name"]] = line
-                say(f"    {step['name']:<16} {line[:150]}")
+                # the whole message, wrapped between words: never a path or a reason cut short
+                say(textwrap.fill(line, width=140, initial_indent=f"    {step['name']:<16} ",
+                                  subsequent_indent=" " * 21, break_long_words=False, break_on_hyphens=False))
         if status.get("phase") in ("Succeeded", "Failed", "Cancelled"):
             return dict(status)
         time.sleep(0.3)
