@@ -269,3 +269,24 @@ def test_restore_and_backup_share_the_director_lock(harness: Any, ns: str, make_
         assert wait_phase(harness, "DirectorBackup", NS, "theta-2", timeout=120)["status"]["phase"] == "Succeeded"
     finally:
         fresh.stop()
+
+
+def test_a_failed_upload_says_why(harness: Any, ns: str, make_director: Any, artifacts: Any) -> None:
+    """The director's task knows why an upload failed (its error event); the status says it,
+    not only that a task was expected to succeed."""
+    from harness.cluster import free_port
+
+    director, _ = backed_up(harness, make_director, "kappa")
+    fresh = disaster(director, harness)
+    try:
+        body = restore("kappa-r1", "kappa", {"backupRef": {"name": "kappa-1"}}, artifacts)
+        body["spec"]["reupload"]["releaseUrlPattern"] = f"http://127.0.0.1:{free_port()}/{{name}}-{{version}}.tgz"
+        harness.apply(body)
+        status = failed_restore(harness, "kappa-r1")
+        assert status["reason"] == "UploadFailed"
+        assert len(status["failing"]) == 4
+        for line in status["failing"]:
+            assert "Downloading remote release failed" in line and "Connection refused" in line, line
+            assert "Expected task" not in line
+    finally:
+        fresh.stop()

@@ -102,3 +102,17 @@ def test_a_run_takes_every_key_or_none() -> None:
     assert lock.held_by(kube, "ops", "DirectorBackup/b/two") == []  # it took its URL key, then gave it back
     lock.release(kube, "ops", lock.held_by(kube, "ops", "DirectorBackup/a/one"), "DirectorBackup/a/one")
     assert lock.acquire(kube, "ops", by_uuid, "DirectorBackup/b/two", alive.__contains__) is None
+
+
+@given(st.one_of(DNS_NAME, LONG_NAMES), st.text(min_size=1, max_size=64))
+def test_names_a_schedule_gives_its_backups_fit(schedule: str, run_now_value: str) -> None:
+    import datetime
+
+    from bosh_backup_operator.planning.schedule import backup_name, run_now_name
+
+    moment = datetime.datetime(2026, 11, 29, 3, 0, tzinfo=datetime.UTC)
+    for name in (backup_name(schedule, moment), run_now_name(schedule, run_now_value)):
+        assert len(name) <= 253 and DNS_SUBDOMAIN.match(name), name
+
+
+DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
