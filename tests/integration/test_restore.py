@@ -263,7 +263,7 @@ def test_restore_and_backup_share_the_director_lock(harness: Any, ns: str, make_
         wait_until(harness, "theta-r1", lambda s: s.get("phase") == "Running", "the restore to run")
         harness.apply(backup("theta-2", NS, "theta"))
         waiting = wait_phase(harness, "DirectorBackup", NS, "theta-2", ("Pending",))["status"]
-        assert "DirectorRestore/theta-r1" in waiting["message"]
+        assert f"DirectorRestore {NS}/theta-r1" in waiting["message"]
         fresh.set_faults()
         assert restored(harness, "theta-r1")["phase"] == "Succeeded"
         assert wait_phase(harness, "DirectorBackup", NS, "theta-2", timeout=120)["status"]["phase"] == "Succeeded"
