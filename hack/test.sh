@@ -3,11 +3,7 @@
 # Extra arguments go to pytest, e.g. `bash hack/test.sh tests/unit -k crds`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash hack/setup.sh
-# where the real bosh and bbr come from, for anything this run starts (a clone of this
-# checkout in the e2e test included): the sibling sources folder is found from here only
-BOSH_TOOLS_SOURCES="$(bash tests/harness/build-bosh-tools.sh --sources)"
-export BOSH_TOOLS_SOURCES
+source hack/prepare.sh
 export PATH="$PWD/.venv/bin:$PATH"
 echo "[test] crds/ up to date"; python -m bosh_backup_operator.api.crdgen --check crds
 echo "[test] ruff";  ruff check operator tests
