@@ -276,7 +276,7 @@ def test_a_failed_upload_says_why(harness: Any, ns: str, make_director: Any, art
     not only that a task was expected to succeed."""
     from harness.cluster import free_port
 
-    director, _ = backed_up(harness, make_director, "kappa")
+    director, before = backed_up(harness, make_director, "kappa")
     fresh = disaster(director, harness)
     try:
         body = restore("kappa-r1", "kappa", {"backupRef": {"name": "kappa-1"}}, artifacts)
@@ -288,5 +288,91 @@ def test_a_failed_upload_says_why(harness: Any, ns: str, make_director: Any, art
         for line in status["failing"]:
             assert "Downloading remote release failed" in line and "Connection refused" in line, line
             assert "Expected task" not in line
+        # follow the advice: a new DirectorRestore with the sources fixed, and no force
+        assert "Fix their sources in a new DirectorRestore of the same backup" in status["message"]
+        harness.apply(restore("kappa-r2", "kappa", {"backupRef": {"name": "kappa-1"}}, artifacts))
+        second = restored(harness, "kappa-r2")
+        assert second["phase"] == "Succeeded", json.dumps(second, indent=1)
+        assert second["databaseInPlace"] is True
+        database = next(s for s in second["steps"] if s["name"] == "RestoreDatabase")
+        assert database["state"] == "Succeeded" and database["message"].startswith("skipped: the director already")
+        assert second["summary"]["releasesUploaded"] == 4
+        assert fresh.snapshot() == before
+    finally:
+        fresh.stop()
+
+
+def test_a_tar_damaged_before_the_manifest_was_written_is_caught_by_bbrs_checksums(
+        harness: Any, ns: str, make_director: Any, artifacts: Any) -> None:
+    """manifest.json's sums agree with the damaged tar (it was damaged before they were taken);
+    bbr's own metadata does not, and VerifyArtifact says which file, before the director is touched."""
+    import hashlib
+
+    from boshsim.capture import flip_data_byte
+
+    director, _ = backed_up(harness, make_director, "lambda")
+    artifact = get(harness, "DirectorBackup", NS, "lambda-1")["status"]["artifact"]
+    folder = Path(harness.node_root) / "pvcs" / NS / "backups" / artifact["path"]
+    tar = folder / "bbr" / "bosh-0-director.tar"
+    flip_data_byte(tar)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    entry = next(f for f in manifest["files"] if f["name"] == "bbr/bosh-0-director.tar")
+    entry["sha256"] = hashlib.sha256(tar.read_bytes()).hexdigest()
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    fresh = disaster(director, harness)
+    try:
+        untouched = fresh.snapshot()
+        body = restore("lambda-r1", "lambda", {"path": artifact["path"], "storage": artifact["storage"]}, artifacts)
+        harness.apply(body)
+        status = failed_restore(harness, "lambda-r1")
+        assert status["reason"] == "ArtifactCorrupted"
+        failed_step = next(s for s in status["steps"] if s["state"] == "Failed")
+        assert failed_step["name"] == "VerifyArtifact"
+        assert "bosh-0-director.tar: ./director-db.json has sha256" in failed_step["message"]
+        assert "The director was not touched" in failed_step["message"]
+        assert fresh.snapshot() == untouched
+    finally:
+        fresh.stop()
+
+
+def test_a_manifest_without_method_is_refused_by_name_and_status_stays_current(
+        harness: Any, ns: str, make_director: Any, artifacts: Any) -> None:
+    director, _ = backed_up(harness, make_director, "mu")
+    artifact = get(harness, "DirectorBackup", NS, "mu-1")["status"]["artifact"]
+    manifest_file = Path(harness.node_root) / "pvcs" / NS / "backups" / artifact["path"] / "manifest.json"
+    manifest = json.loads(manifest_file.read_text())
+    del manifest["method"]
+    manifest_file.write_text(json.dumps(manifest))
+    fresh = disaster(director, harness)
+    try:
+        untouched = fresh.snapshot()
+        harness.apply(restore("mu-r1", "mu", {"path": artifact["path"], "storage": artifact["storage"]}, artifacts))
+        status = failed_restore(harness, "mu-r1")
+        assert status["reason"] == "ArtifactInvalid"
+        assert "method is None, not bbr or v1" in status["message"] and "not touched" in status["message"]
+        precheck = next(s for s in status["steps"] if s["name"] == "Precheck")
+        assert precheck["state"] == "Failed"  # not left "Running" by refused status updates
+        assert status["source"]["location"] == artifact["location"]
+        assert fresh.snapshot() == untouched
+    finally:
+        fresh.stop()
+
+
+def test_an_air_gapped_bbr_restore_needs_no_source(harness: Any, ns: str, make_director: Any,
+                                                   artifacts: Any) -> None:
+    """No reupload sources at all, and no internet: bbr brought the blobstore back, and the
+    bosh.io URLs the backup could only guess are never tried."""
+    director, before = backed_up(harness, make_director, "nu")
+    fresh = disaster(director, harness)
+    try:
+        body = restore("nu-r1", "nu", {"backupRef": {"name": "nu-1"}}, artifacts)
+        del body["spec"]["reupload"]
+        harness.apply(body)
+        status = restored(harness, "nu-r1")
+        assert status["phase"] == "Succeeded", json.dumps(status, indent=1)
+        stemcells = next(s for s in status["steps"] if s["name"] == "UploadStemcells")
+        assert "2 without a source left as bbr restored them" in stemcells["message"]
+        assert not status.get("failing")
+        assert fresh.snapshot() == before
     finally:
         fresh.stop()

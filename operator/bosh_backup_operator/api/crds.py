@@ -409,6 +409,9 @@ def restore_schema() -> Schema:
             "location": string("Artifact folder URL.", max_length=2048),
             "method": string("How the artifact was made.", enum=["bbr", "v1"]),
         }),
+        "databaseInPlace": boolean("The director already held this backup's database (the same "
+                                   "UUID and deployments, e.g. after an earlier restore whose uploads "
+                                   "failed): RestoreDatabase was skipped and the restore went on after it."),
         "summary": obj("Counts over the whole restore.", {
             "stemcellsUploaded": integer("Stemcells re-uploaded.", minimum=0),
             "releasesUploaded": integer("Releases re-uploaded.", minimum=0),

@@ -28,6 +28,7 @@ class Reporter:
         self.progress: dict[str, Any] = {"stepCount": len(plan.steps), "stepIndex": 0, "percent": 0}
         self.last_push = 0.0
         self.extra: dict[str, Any] = {}
+        self.minimal = False  # after the API refused a full status, only steps and progress are sent
 
     # -- reading what earlier attempts recorded ---------------------------------------------
 
@@ -40,7 +41,7 @@ class Reporter:
         for step in status.get("steps") or []:
             if step.get("name") in self.steps:
                 self.steps[step["name"]] = dict(step)
-        for key in ("summary", "problems", "failing", "uploaded"):  # what a resumed run carries on
+        for key in ("summary", "problems", "failing", "uploaded", "databaseInPlace"):  # what a resumed run carries on
             if key in status:
                 self.extra[key] = status[key]
         return status
@@ -114,12 +115,24 @@ class Reporter:
         if not force and now - self.last_push < self.min_interval:
             return
         self.last_push = now
+        patch = self.status_patch()
+        if self.minimal:
+            patch = {"status": {key: patch["status"][key] for key in ("steps", "progress")}}
         try:
-            self.api.patch_namespaced_custom_object_status(GROUP, VERSION, self.plan.namespace,
-                                                           PLURALS[self.plan.kind], self.plan.name,
-                                                           self.status_patch())
+            self._patch(patch)
         except Exception as error:  # status is best effort; the run itself must go on
-            log.warning("could not update status: %s", error)
+            if getattr(error, "status", None) != 422 or self.minimal:
+                log.warning("could not update status: %s", error)
+                return
+            # the schema refused something the run learnt: keep the steps and progress current
+            # rather than leave the status stale, and say so in the pod's log
+            log.warning("the API refused this run's status (%s); writing steps and progress only", error)
+            self.minimal = True
+            self.push(force=True)
+
+    def _patch(self, patch: dict[str, Any]) -> None:
+        self.api.patch_namespaced_custom_object_status(GROUP, VERSION, self.plan.namespace, PLURALS[self.plan.kind],
+                                                       self.plan.name, patch)
 
 
 def connect() -> Any:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..bosh import parsers
+from ..bosh.artifact import check_bbr_folder, manifest_problems
 from ..bosh.diagnose import diagnose_bbr, diagnose_bosh
 from ..planning.plan import Step
 from ..storage import StorageError, open_store
@@ -34,6 +35,12 @@ def manifest_of(context: Context) -> dict[str, Any]:
             raise StepFailed("ArtifactNotFound", f"no complete backup at {store.location}: manifest.json is "
                                                  "missing (an incomplete or deleted artifact). Check source.path "
                                                  "and the storage, or restore another backup.")
+        problems = manifest_problems(context.manifest)
+        if problems:
+            context.manifest = None
+            raise StepFailed("ArtifactInvalid", f"the manifest.json at {store.location} cannot be used: "
+                                                f"{'; '.join(problems)}. The director was not touched; restore "
+                                                "another backup.")
     return context.manifest
 
 
@@ -48,18 +55,27 @@ def ensure_v1_target(context: Context, step: Step) -> None:
 
 def precheck(step: Step, context: Context) -> str:
     v1 = step.options.get("dialect") == "v1"
+    store = open_store(context.plan.storage, context.plan.artifact_path)
+    # where the artifact is, in status even when a check below fails
+    context.reporter.extra["source"] = {"location": store.location,
+                                        **({"backup": context.plan.options["backup"]}
+                                           if context.plan.options.get("backup") else {})}
     director_info(step, context)  # answers, and accepts the credentials
     info = context.director
     reader = parsers.parse_v1_deployments if v1 else parsers.parse_deployments
     deployments = parsed(step, reader, run_bosh(step, context, step.commands["deployments"]).stdout)
-    if deployments and not step.options.get("force"):
+    manifest = manifest_of(context)
+    in_place = bool(deployments) and holds_database_of(info, deployments, manifest)
+    if in_place and not step.options.get("force"):
+        # a second try after a restore whose later steps failed: its database is there already
+        context.reporter.extra["databaseInPlace"] = True
+    elif deployments and not step.options.get("force"):
         names = ", ".join(d["name"] for d in deployments[:10])
         raise StepFailed("DirectorNotEmpty", f'{step.name} failed: Director "{context.plan.director}" (the BOSH '
                                              f"director {info['name']}, {info['uuid']}) already has "
                                              f"{len(deployments)} deployments ({names}); a restore replaces its "
                                              "database. Restore into a fresh director, or set spec.force: true "
                                              "in a new DirectorRestore.")
-    manifest = manifest_of(context)
     method = manifest.get("method", "")
     if method == "bbr" and "bbr" not in context.plan.steps[2].commands:
         raise StepFailed("SshNotConfigured", f"{step.name} failed: the backup was made with bbr, which needs SSH "
@@ -67,12 +83,11 @@ def precheck(step: Step, context: Context) -> str:
     if method == "v1" and "v1" not in context.plan.steps[2].commands:
         raise StepFailed("MethodNotSupported", f"{step.name} failed: the backup was made with bosh v1 `backup`; "
                                                "restore it into a Director with spec.cli: v1")
-    store = open_store(context.plan.storage, context.plan.artifact_path)
-    context.reporter.extra["source"] = {"location": store.location, "method": method,
-                                        **({"backup": context.plan.options["backup"]}
-                                           if context.plan.options.get("backup") else {})}
+    context.reporter.extra["source"]["method"] = method
+    resumed = ("; it already holds this backup's database, so RestoreDatabase is skipped"
+               if context.reporter.extra.get("databaseInPlace") else "")
     return (f"Director {info['name']} ({info['uuid']}) answers with {len(deployments)} deployments; backup of "
-            f"{manifest.get('director', {}).get('name', '?')} ({method}) found at {store.location}")
+            f"{manifest.get('director', {}).get('name', '?')} ({method}) found at {store.location}{resumed}")
 
 
 def verify_artifact(step: Step, context: Context) -> str:
@@ -102,12 +117,32 @@ def verify_artifact(step: Step, context: Context) -> str:
                                                  f"says {entry['sha256'][:12]}... ({entry['size']} bytes): the stored "
                                                  "artifact was changed or damaged. The director was not touched; "
                                                  "restore another backup.")
-    return f"{len(files)} files, {total} bytes (as manifest.json lists them, itself not counted), every sha256 matches"
+    message = (f"{len(files)} files, {total} bytes (as manifest.json lists them, itself not counted), every sha256 "
+               "matches")
+    if manifest.get("method") == "bbr":  # bbr's own checksums too: a tar damaged before manifest.json was written
+        check = check_bbr_folder(folder / "bbr")
+        if check.problems:
+            raise StepFailed("ArtifactCorrupted", f"{step.name} failed: the artifact does not match bbr's own "
+                                                  f"metadata: {'; '.join(check.problems[:10])}. The director was not "
+                                                  "touched; restore another backup.")
+        message += f"; bbr's metadata matches all {check.files} files in its {check.tars} tars"
+    return message
 
 
 # -- RestoreDatabase ---------------------------------------------------------------------------------------
 
+def holds_database_of(info: dict[str, Any], deployments: list[dict[str, Any]], manifest: dict[str, Any]) -> bool:
+    """Whether the director already holds the backup's database: the same director UUID, and
+    the same deployments the backup recorded."""
+    recorded = (manifest.get("inventory") or {}).get("deployments") or []
+    return bool(info.get("uuid")) and info.get("uuid") == (manifest.get("director") or {}).get("uuid") and \
+        {d["name"] for d in deployments} == {d["name"] for d in recorded}
+
+
 def restore_database(step: Step, context: Context) -> str:
+    if context.reporter.extra.get("databaseInPlace"):
+        return ("skipped: the director already holds this backup's database (the same UUID and deployments); "
+                "the restore goes on with the uploads and checks")
     manifest = manifest_of(context)
     folder = Path(step.options["folder"])
     if manifest.get("method") == "bbr":
@@ -139,8 +174,11 @@ def source_for(kind: str, item: dict[str, Any], options: dict[str, Any], invento
         return {"url": pattern.format(name=item["name"], version=item["version"]), "sha1": None,
                 "from": f"spec.reupload.{kind}UrlPattern"}
     for recorded in inventory.get(f"{kind}s", []):
-        if recorded["name"] == item["name"] and recorded["version"] == item["version"] and recorded.get("source"):
-            return {**recorded["source"], "from": "the backup's inventory"}
+        source = recorded.get("source") or {}
+        # a URL the backup guessed (bosh.io's pattern) is no source: most sites cannot reach it
+        if recorded["name"] == item["name"] and recorded["version"] == item["version"] and source.get("url") \
+                and not source.get("guessed"):
+            return {**source, "from": "the backup's inventory"}
     return {"url": None, "sha1": None, "from": None}
 
 
@@ -210,8 +248,10 @@ def upload(step: Step, context: Context) -> str:
     context.reporter.update(step.name, itemsDone=done, itemsTotal=len(items), itemsFailed=failed)
     if failed:
         raise StepFailed("UploadFailed", f"{step.name} failed: {failed} of {len(items)} {kind}s could not be "
-                                         f"uploaded (listed in status.failing); fix their sources and restore "
-                                         "again (uploads are idempotent)", soft=True)
+                                         f"uploaded (listed in status.failing). Fix their sources in a new "
+                                         "DirectorRestore of the same backup: the director holds its database "
+                                         "now, so that restore skips RestoreDatabase (no force needed) and "
+                                         "uploads again (uploads are idempotent)", soft=True)
     note = f", {skipped} without a source left as bbr restored them" if skipped else ""
     return f"{done} of {len(items)} {kind}s uploaded with --fix{note}"
 

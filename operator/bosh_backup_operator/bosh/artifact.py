@@ -1,0 +1,116 @@
+"""What a stored artifact must be before a restore may touch a director (pure checks).
+
+bbr's own `metadata` lists, per instance and job, the sha256 of every file inside that
+job's tar (`bosh-0-director.tar` holds `./director-db.json` ...). bbr checks them again
+before it restores; checking them here first names the damaged file, and a damaged tar
+is found before the director is touched, whatever manifest.json says.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass
+class BbrCheck:
+    tars: int = 0
+    files: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def _tar_checksums(tar: Path) -> dict[str, str]:
+    sums: dict[str, str] = {}
+    with tarfile.open(tar, "r:") as archive:
+        for member in archive:
+            if not member.isfile():
+                continue
+            handle = archive.extractfile(member)
+            assert handle is not None
+            digest = hashlib.sha256()
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+            sums[member.name] = digest.hexdigest()
+    return sums
+
+
+def _expected_tars(metadata: dict[str, Any]) -> list[tuple[str, dict[str, str]]]:
+    """(tar file name, {member: sha256}) for every artifact bbr's metadata lists."""
+    found = []
+    for instance in metadata.get("instances") or []:
+        for artifact in instance.get("artifacts") or []:
+            found.append((f"{instance['name']}-{instance['index']}-{artifact['name']}.tar",
+                          dict(artifact.get("checksums") or {})))
+    for artifact in metadata.get("custom_artifacts") or []:
+        found.append((f"{artifact['name']}.tar", dict(artifact.get("checksums") or {})))
+    return found
+
+
+def check_bbr_folder(folder: Path) -> BbrCheck:
+    """Every file of every tar against bbr's metadata in `folder`; problems name the tar
+    and the file."""
+    check = BbrCheck()
+    metadata_file = folder / "metadata"
+    try:
+        metadata = yaml.safe_load(metadata_file.read_text())
+    except (OSError, yaml.YAMLError) as error:
+        check.problems.append(f"bbr's metadata cannot be read: {error}")
+        return check
+    try:
+        expected_tars = _expected_tars(metadata) if isinstance(metadata, dict) else []
+    except (KeyError, TypeError, AttributeError) as error:
+        check.problems.append(f"bbr's metadata is not in bbr's form ({error})")
+        return check
+    if not expected_tars:
+        check.problems.append("bbr's metadata lists no artifacts")
+        return check
+    for tar_name, expected in expected_tars:
+        tar = folder / tar_name
+        if not tar.is_file():
+            check.problems.append(f"{tar_name} is missing")
+            continue
+        check.tars += 1
+        try:
+            actual = _tar_checksums(tar)
+        except (tarfile.TarError, OSError, EOFError) as error:
+            check.problems.append(f"{tar_name} cannot be read as a tar ({error})")
+            continue
+        for member, sha256 in sorted(expected.items()):
+            if member not in actual:
+                check.problems.append(f"{tar_name}: {member} is missing")
+            elif actual[member] != sha256:
+                check.problems.append(f"{tar_name}: {member} has sha256 {actual[member][:12]}..., bbr's metadata "
+                                      f"says {sha256[:12]}...")
+            else:
+                check.files += 1
+        for member in sorted(set(actual) - set(expected)):
+            check.problems.append(f"{tar_name}: {member} is not in bbr's metadata")
+    return check
+
+
+def manifest_problems(manifest: Any) -> list[str]:
+    """What makes a manifest.json unusable for a restore, each naming the field."""
+    if not isinstance(manifest, dict):
+        return ["manifest.json is not a JSON object"]
+    problems = []
+    if manifest.get("method") not in ("bbr", "v1"):
+        problems.append(f"method is {manifest.get('method')!r}, not bbr or v1")
+    files = manifest.get("files")
+    if not isinstance(files, list) or not files:
+        problems.append("files lists no files")
+        return problems
+    for number, entry in enumerate(files):
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not entry["name"]:
+            problems.append(f"files[{number}] has no name")
+            continue
+        if not isinstance(entry.get("size"), int) or entry["size"] < 0:
+            problems.append(f"files[{number}] ({entry['name']}) has no size")
+        sha256 = entry.get("sha256")
+        if not isinstance(sha256, str) or len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+            problems.append(f"files[{number}] ({entry['name']}) has no sha256")
+    return problems

@@ -1,0 +1,58 @@
+"""A manifest that cannot be used is refused by name, and a status the API refuses never
+leaves a run's steps stale."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bosh_backup_operator.bosh.artifact import manifest_problems
+from bosh_backup_operator.planning.plan import Plan, Step
+from bosh_backup_operator.runner.reporter import Reporter
+
+GOOD = {"method": "bbr", "files": [{"name": "bbr/metadata", "size": 10, "sha256": "a" * 64}]}
+
+
+@pytest.mark.parametrize(("manifest", "problem"), [
+    ([], "manifest.json is not a JSON object"),
+    ({**GOOD, "method": ""}, "method is '', not bbr or v1"),
+    ({k: v for k, v in GOOD.items() if k != "method"}, "method is None, not bbr or v1"),
+    ({**GOOD, "files": []}, "files lists no files"),
+    ({**GOOD, "files": [{"name": "x", "size": -1, "sha256": "a" * 64}]}, "files[0] (x) has no size"),
+    ({**GOOD, "files": [{"name": "x", "size": 1, "sha256": "ZZ"}]}, "files[0] (x) has no sha256"),
+])
+def test_an_unusable_manifest_names_its_field(manifest: Any, problem: str) -> None:
+    assert problem in manifest_problems(manifest)
+
+
+def test_a_usable_manifest_passes() -> None:
+    assert manifest_problems(GOOD) == []
+
+
+class RefusingApi:
+    """The apiserver refusing any status that carries more than steps and progress (422)."""
+
+    def __init__(self) -> None:
+        self.accepted: list[dict[str, Any]] = []
+
+    def patch_namespaced_custom_object_status(self, *args: Any) -> None:
+        patch = args[-1]
+        if set(patch["status"]) - {"steps", "progress"}:
+            error = RuntimeError('status.source.method: Unsupported value: ""')
+            error.status = 422  # type: ignore[attr-defined]
+            raise error
+        self.accepted.append(patch)
+
+
+def test_a_refused_status_still_updates_steps_and_progress() -> None:
+    plan = Plan(kind="DirectorRestore", namespace="ns", name="r", uid="u", director="d", method="bbr",
+                dialect="v2", steps=[Step("Precheck", "precheck", "check")], storage={}, artifact_path="p")
+    api = RefusingApi()
+    reporter = Reporter(plan, api, min_interval=0)
+    reporter.extra["source"] = {"method": ""}
+    reporter.start("Precheck", 1)
+    reporter.finish("Precheck", "Failed", "Precheck failed: the manifest.json cannot be used")
+    assert api.accepted, "steps and progress were written despite the refusal"
+    last = api.accepted[-1]["status"]["steps"][0]
+    assert (last["state"], last["message"]) == ("Failed", "Precheck failed: the manifest.json cannot be used")
