@@ -148,13 +148,18 @@ def test_tampered_artifact_fails_before_touching_the_director(harness: Any, ns: 
 
 def test_a_director_with_deployments_is_refused_without_force(harness: Any, ns: str, make_director: Any,
                                                                artifacts: Any) -> None:
-    director, before = backed_up(harness, make_director, "delta")
-    harness.apply(restore("delta-r1", "delta", {"backupRef": {"name": "delta-1"}}, artifacts))
+    """Another director's database may only replace this one's with force; the same one's
+    (a second try) goes on without it, see test_a_failed_upload_says_why."""
+    backed_up(harness, make_director, "delta")
+    other, _ = make_director()  # its own database: another UUID, three deployments
+    register(harness, NS, other, "delta-other")
+    before = other.snapshot()
+    harness.apply(restore("delta-r1", "delta-other", {"backupRef": {"name": "delta-1"}}, artifacts))
     status = failed_restore(harness, "delta-r1")
     assert status["reason"] == "DirectorNotEmpty"
     assert "already has 3 deployments" in status["message"] and "spec.force" in status["message"]
-    assert 'Director "delta"' in status["message"]  # the resource the user made, not only BOSH's own name
-    assert director.snapshot() == before
+    assert 'Director "delta-other"' in status["message"]  # the resource the user made, not only BOSH's own name
+    assert other.snapshot() == before
 
 
 def test_cloud_check_problems_are_listed_in_report_mode(harness: Any, ns: str, make_director: Any,
