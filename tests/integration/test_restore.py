@@ -381,3 +381,51 @@ def test_an_air_gapped_bbr_restore_needs_no_source(harness: Any, ns: str, make_d
         assert fresh.snapshot() == before
     finally:
         fresh.stop()
+
+
+def test_plain_bbr_artifacts_restore_as_a_folder_and_as_a_tar(harness: Any, ns: str, make_director: Any,
+                                                              artifacts: Any, sim_bin: Path) -> None:
+    """What people already have: `bbr director backup` run by hand, its folder (or a tar of it)
+    put in storage. No manifest.json: bbr's own metadata is what is checked."""
+    import shutil
+    import subprocess
+
+    from boshsim.capture import flip_data_byte
+    from boshsim.fixtures import bbr
+
+    director, _ = make_director()
+    register(harness, NS, director, "xi")
+    before = director.snapshot()
+    made = harness.workdir / "sim" / "plain-bbr"
+    made.mkdir(parents=True)
+    result = bbr(sim_bin, director, "backup", "--artifact-path", str(made), cwd=made)
+    assert result.returncode == 0, result.stderr
+    folder = next(p for p in made.iterdir() if p.is_dir())
+    claim = Path(harness.node_root) / "pvcs" / NS / "backups"
+    shutil.copytree(folder, claim / "by-hand" / folder.name)
+    subprocess.run(["tar", "-C", str(made), "-cf", str(claim / "by-hand" / "pipeline.tar"), folder.name], check=True)
+    shutil.copytree(folder, claim / "by-hand" / "flipped")
+    flip_data_byte(claim / "by-hand" / "flipped" / "bosh-0-director.tar")
+    subprocess.run(["chmod", "-R", "a+rX", str(claim / "by-hand")], check=True)  # as a copy onto a volume leaves it
+    storage = {"pvc": {"claimName": "backups"}}
+    for number, path in enumerate((f"by-hand/{folder.name}", "by-hand/pipeline.tar")):
+        director = disaster(director, harness)
+        name = f"xi-plain-{number}"
+        harness.apply(restore(name, "xi", {"path": path, "storage": storage}, artifacts))
+        status = restored(harness, name)
+        assert status["phase"] == "Succeeded", json.dumps(status, indent=1)
+        verify = next(s for s in status["steps"] if s["name"] == "VerifyArtifact")
+        form = "folder" if number == 0 else "tar"
+        assert verify["message"].startswith(f"a plain bbr artifact ({form}, no manifest.json): no stored checksums")
+        assert "bbr's metadata matches all" in verify["message"]
+        assert director.snapshot() == before
+    director = disaster(director, harness)
+    try:
+        untouched = director.snapshot()
+        harness.apply(restore("xi-flipped", "xi", {"path": "by-hand/flipped", "storage": storage}, artifacts))
+        status = failed_restore(harness, "xi-flipped")
+        assert status["reason"] == "ArtifactCorrupted"
+        assert "bosh-0-director.tar: ./director-db.json has sha256" in status["message"]
+        assert director.snapshot() == untouched
+    finally:
+        director.stop()

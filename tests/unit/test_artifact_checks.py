@@ -56,3 +56,30 @@ def test_a_refused_status_still_updates_steps_and_progress() -> None:
     assert api.accepted, "steps and progress were written despite the refusal"
     last = api.accepted[-1]["status"]["steps"][0]
     assert (last["state"], last["message"]) == ("Failed", "Precheck failed: the manifest.json cannot be used")
+
+
+def test_a_plain_tar_is_extracted_only_inside_its_folder(tmp_path: Any) -> None:
+    import io
+    import tarfile
+
+    from bosh_backup_operator.runner.restore_actions import extract_plainly
+
+    def tar_with(*members: tarfile.TarInfo) -> Any:
+        path = tmp_path / f"t{len(list(tmp_path.iterdir()))}.tar"
+        with tarfile.open(path, "w") as archive:
+            for member in members:
+                archive.addfile(member, io.BytesIO(b"x" * member.size) if member.isfile() else None)
+        return path
+
+    good = tarfile.TarInfo("10.0.0.6_20260101T000000Z/metadata")
+    good.size = 1
+    extract_plainly(tar_with(good), tmp_path / "ok")
+    assert (tmp_path / "ok" / "10.0.0.6_20260101T000000Z" / "metadata").read_bytes() == b"x"
+    climbing = tarfile.TarInfo("../../etc/evil")
+    climbing.size = 1
+    with pytest.raises(ValueError, match="outside the artifact's folder"):
+        extract_plainly(tar_with(climbing), tmp_path / "climb")
+    link = tarfile.TarInfo("a/link")
+    link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+    with pytest.raises(ValueError, match="neither a file nor a folder"):
+        extract_plainly(tar_with(link), tmp_path / "link")

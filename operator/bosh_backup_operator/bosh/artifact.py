@@ -51,6 +51,15 @@ def _expected_tars(metadata: dict[str, Any]) -> list[tuple[str, dict[str, str]]]
     return found
 
 
+def expected_tars_of(metadata_file: Path) -> list[tuple[str, dict[str, str]]]:
+    """The tars bbr's metadata file lists, with their files' checksums ([] if unreadable)."""
+    try:
+        metadata = yaml.safe_load(metadata_file.read_text())
+        return _expected_tars(metadata) if isinstance(metadata, dict) else []
+    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError):
+        return []
+
+
 def check_bbr_folder(folder: Path) -> BbrCheck:
     """Every file of every tar against bbr's metadata in `folder`; problems name the tar
     and the file."""

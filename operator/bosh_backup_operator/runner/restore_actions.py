@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import shutil
+import tarfile
 from pathlib import Path
 from typing import Any
 
 from ..bosh import parsers
-from ..bosh.artifact import check_bbr_folder, manifest_problems
+from ..bosh.artifact import check_bbr_folder, expected_tars_of, manifest_problems
 from ..bosh.diagnose import diagnose_bbr, diagnose_bosh
 from ..planning.plan import Step
 from ..storage import StorageError, open_store
@@ -27,14 +28,19 @@ def manifest_of(context: Context) -> dict[str, Any]:
     """The backup's manifest.json (read again by a resumed pod)."""
     if context.manifest is None:
         store = open_store(context.plan.storage, context.plan.artifact_path)
-        try:
-            context.manifest = store.read_manifest()
+        try:  # a path to a .tar is a single plain bbr artifact: there is no folder to hold a manifest
+            context.manifest = None if context.plan.artifact_path.endswith(".tar") else store.read_manifest()
         except StorageError as error:
             raise StepFailed(error.reason, f"cannot read the backup's manifest: {error.message}") from None
         if context.manifest is None:
-            raise StepFailed("ArtifactNotFound", f"no complete backup at {store.location}: manifest.json is "
-                                                 "missing (an incomplete or deleted artifact). Check source.path "
-                                                 "and the storage, or restore another backup.")
+            context.manifest = plain_bbr_manifest(store, context.plan.artifact_path, context.work / "plain-probe")
+        if context.manifest is None:
+            raise StepFailed("ArtifactNotFound", f"no backup at {store.location}: neither manifest.json (an "
+                                                 "artifact of this operator) nor bbr's metadata (a plain `bbr "
+                                                 "director backup` folder) is there, and the path is not a .tar. "
+                                                 "Check source.path and the storage, or restore another backup.")
+        if context.manifest.get("plain"):
+            return context.manifest
         problems = manifest_problems(context.manifest)
         if problems:
             context.manifest = None
@@ -42,6 +48,70 @@ def manifest_of(context: Context) -> dict[str, Any]:
                                                 f"{'; '.join(problems)}. The director was not touched; restore "
                                                 "another backup.")
     return context.manifest
+
+
+def plain_bbr_manifest(store: Any, path: str, scratch: Path) -> dict[str, Any] | None:
+    """An artifact made by `bbr director backup` itself, by hand or by a pipeline: its folder
+    (with bbr's `metadata`) or one tar of that folder. Its only checksums are bbr's own."""
+    if path.endswith(".tar"):
+        return {"method": "bbr", "plain": "tar", "files": [], "director": {}, "inventory": {}}
+    try:
+        store.fetch("metadata", scratch / "metadata")
+    except StorageError:
+        return None
+    return {"method": "bbr", "plain": "folder", "files": [], "director": {}, "inventory": {}}
+
+
+def extract_plainly(archive: Path, target: Path) -> None:
+    """Files and folders only, each inside `target`: a tar from elsewhere may hold links or
+    names that climb out (this Python has no tarfile filter to do it)."""
+    root = target.resolve()
+    with tarfile.open(archive) as outer:
+        for member in outer:
+            destination = (root / member.name).resolve()
+            if not destination.is_relative_to(root):
+                raise ValueError(f"{member.name} would land outside the artifact's folder")
+            if member.isdir():
+                destination.mkdir(parents=True, exist_ok=True)
+            elif member.isfile():
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                source = outer.extractfile(member)
+                assert source is not None
+                with destination.open("wb") as out:
+                    shutil.copyfileobj(source, out, 1 << 20)
+            else:
+                raise ValueError(f"{member.name} is neither a file nor a folder")
+
+
+def fetch_plain_bbr(step: Step, context: Context, store: Any, plain: str, folder: Path) -> Path:
+    """The plain artifact's files in folder/bbr, as `bbr director restore` wants them."""
+    target = folder / "bbr"
+    target.mkdir(parents=True, exist_ok=True)
+    try:
+        if plain == "folder":
+            store.fetch("metadata", target / "metadata")
+            names = [tar for tar, _ in expected_tars_of(target / "metadata")]
+            for number, name in enumerate(names, start=1):
+                context.reporter.update(step.name, message=f"{number}/{len(names)} {name}",
+                                        percent=(number - 1) * 100 // max(len(names), 1))
+                store.fetch(name, target / name)
+            return target
+        archive = folder / "plain.tar"
+        store.fetch("", archive)
+        unpacked = folder / "unpacked"
+        extract_plainly(archive, unpacked)
+        archive.unlink()
+    except (tarfile.TarError, OSError, ValueError) as error:
+        raise StepFailed("ArtifactCorrupted", f"{step.name} failed: the plain bbr artifact cannot be read "
+                                              f"({error}). The director was not touched; restore another backup.") \
+            from None
+    found = sorted(unpacked.rglob("metadata"), key=lambda p: len(p.parts))
+    if not found:
+        raise StepFailed("ArtifactInvalid", f"{step.name} failed: the tar holds no bbr `metadata`: it is not a plain "
+                                            "bbr artifact. The director was not touched.")
+    for item in found[0].parent.iterdir():
+        shutil.move(str(item), target / item.name)
+    return target
 
 
 def ensure_v1_target(context: Context, step: Step) -> None:
@@ -86,8 +156,10 @@ def precheck(step: Step, context: Context) -> str:
     context.reporter.extra["source"]["method"] = method
     resumed = ("; it already holds this backup's database, so RestoreDatabase is skipped"
                if context.reporter.extra.get("databaseInPlace") else "")
-    return (f"Director {info['name']} ({info['uuid']}) answers with {len(deployments)} deployments; backup of "
-            f"{manifest.get('director', {}).get('name', '?')} ({method}) found at {store.location}{resumed}")
+    what = (f"a plain bbr artifact ({manifest['plain']})" if manifest.get("plain") else
+            f"backup of {manifest.get('director', {}).get('name', '?')} ({method})")
+    return (f"Director {info['name']} ({info['uuid']}) answers with {len(deployments)} deployments; {what} "
+            f"found at {store.location}{resumed}")
 
 
 def verify_artifact(step: Step, context: Context) -> str:
@@ -95,6 +167,15 @@ def verify_artifact(step: Step, context: Context) -> str:
     folder = Path(step.options["folder"])
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
+    if manifest.get("plain"):
+        store = open_store(context.plan.storage, context.plan.artifact_path)
+        check = check_bbr_folder(fetch_plain_bbr(step, context, store, manifest["plain"], folder))
+        if check.problems:
+            raise StepFailed("ArtifactCorrupted", f"{step.name} failed: the artifact does not match bbr's own "
+                                                  f"metadata: {'; '.join(check.problems[:10])}. The director was "
+                                                  "not touched; restore another backup.")
+        return (f"a plain bbr artifact ({manifest['plain']}, no manifest.json): no stored checksums to compare, "
+                f"and bbr's metadata matches all {check.files} files in its {check.tars} tars")
     files = manifest.get("files") or []
     if not files:
         raise StepFailed("ArtifactInvalid", f"{step.name} failed: manifest.json lists no files")

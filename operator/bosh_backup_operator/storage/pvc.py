@@ -91,7 +91,7 @@ class PvcStore:
     def read_manifest(self) -> dict[str, Any] | None:
         try:
             return dict(json.loads((self.final / MANIFEST).read_text()))
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # no folder, or a single-file artifact
             return None
 
     def fetch(self, name: str, target: Path, progress: Progress | None = None) -> StoredFile:

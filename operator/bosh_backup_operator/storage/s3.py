@@ -128,7 +128,9 @@ class S3Store:
         return self._client
 
     def key(self, name: str) -> str:
-        return f"{self.prefix}/{name}"
+        """The object of `name` in the artifact's folder; "" is the object at the path itself
+        (a single-file artifact, such as a plain bbr tar)."""
+        return f"{self.prefix}/{name}" if name else self.prefix
 
     def _call(self, what: str, function: Any, **kwargs: Any) -> Any:
         try:
