@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..bosh import parsers
-from ..bosh.artifact import check_bbr_folder, expected_tars_of, manifest_problems
+from ..bosh.artifact import BbrCheck, check_bbr_folder, expected_tars_of, manifest_problems
 from ..bosh.diagnose import diagnose_bbr, diagnose_bosh
 from ..planning.plan import Step
 from ..storage import StorageError, open_store
@@ -28,12 +28,13 @@ def manifest_of(context: Context) -> dict[str, Any]:
     """The backup's manifest.json (read again by a resumed pod)."""
     if context.manifest is None:
         store = open_store(context.plan.storage, context.plan.artifact_path)
-        try:  # a path to a .tar is a single plain bbr artifact: there is no folder to hold a manifest
-            context.manifest = None if context.plan.artifact_path.endswith(".tar") else store.read_manifest()
+        tar = context.plan.artifact_path.endswith(".tar")  # one plain bbr tar: no folder holds a manifest
+        try:
+            context.manifest = None if tar else store.read_manifest()
         except StorageError as error:
             raise StepFailed(error.reason, f"cannot read the backup's manifest: {error.message}") from None
         if context.manifest is None:
-            context.manifest = plain_bbr_manifest(store, context.plan.artifact_path, context.work / "plain-probe")
+            context.manifest = plain_bbr_manifest(store, tar, context.work / "plain-probe")
         if context.manifest is None:
             raise StepFailed("ArtifactNotFound", f"no backup at {store.location}: neither manifest.json (an "
                                                  "artifact of this operator) nor bbr's metadata (a plain `bbr "
@@ -50,16 +51,15 @@ def manifest_of(context: Context) -> dict[str, Any]:
     return context.manifest
 
 
-def plain_bbr_manifest(store: Any, path: str, scratch: Path) -> dict[str, Any] | None:
-    """An artifact made by `bbr director backup` itself, by hand or by a pipeline: its folder
-    (with bbr's `metadata`) or one tar of that folder. Its only checksums are bbr's own."""
-    if path.endswith(".tar"):
-        return {"method": "bbr", "plain": "tar", "files": [], "director": {}, "inventory": {}}
-    try:
-        store.fetch("metadata", scratch / "metadata")
-    except StorageError:
-        return None
-    return {"method": "bbr", "plain": "folder", "files": [], "director": {}, "inventory": {}}
+def plain_bbr_manifest(store: Any, tar: bool, scratch: Path) -> dict[str, Any] | None:
+    """An artifact made by `bbr director backup` itself, by hand or by a pipeline: one tar of
+    its folder, or the folder with bbr's `metadata`. Its only checksums are bbr's own."""
+    if not tar:
+        try:
+            store.fetch("metadata", scratch / "metadata")
+        except StorageError:
+            return None
+    return {"method": "bbr", "plain": "tar" if tar else "folder", "files": [], "director": {}, "inventory": {}}
 
 
 def extract_plainly(archive: Path, target: Path) -> None:
@@ -162,6 +162,16 @@ def precheck(step: Step, context: Context) -> str:
             f"found at {store.location}{resumed}")
 
 
+def bbr_checksums_match(step: Step, folder: Path) -> BbrCheck:
+    """Every file in every tar of `folder` against bbr's metadata, or the step fails naming each."""
+    check = check_bbr_folder(folder)
+    if check.problems:
+        raise StepFailed("ArtifactCorrupted", f"{step.name} failed: the artifact does not match bbr's own "
+                                              f"metadata: {'; '.join(check.problems[:10])}. The director was not "
+                                              "touched; restore another backup.")
+    return check
+
+
 def verify_artifact(step: Step, context: Context) -> str:
     manifest = manifest_of(context)
     folder = Path(step.options["folder"])
@@ -169,11 +179,7 @@ def verify_artifact(step: Step, context: Context) -> str:
     folder.mkdir(parents=True)
     if manifest.get("plain"):
         store = open_store(context.plan.storage, context.plan.artifact_path)
-        check = check_bbr_folder(fetch_plain_bbr(step, context, store, manifest["plain"], folder))
-        if check.problems:
-            raise StepFailed("ArtifactCorrupted", f"{step.name} failed: the artifact does not match bbr's own "
-                                                  f"metadata: {'; '.join(check.problems[:10])}. The director was "
-                                                  "not touched; restore another backup.")
+        check = bbr_checksums_match(step, fetch_plain_bbr(step, context, store, manifest["plain"], folder))
         return (f"a plain bbr artifact ({manifest['plain']}, no manifest.json): no stored checksums to compare, "
                 f"and bbr's metadata matches all {check.files} files in its {check.tars} tars")
     files = manifest.get("files") or []
@@ -201,11 +207,7 @@ def verify_artifact(step: Step, context: Context) -> str:
     message = (f"{len(files)} files, {total} bytes (as manifest.json lists them, itself not counted), every sha256 "
                "matches")
     if manifest.get("method") == "bbr":  # bbr's own checksums too: a tar damaged before manifest.json was written
-        check = check_bbr_folder(folder / "bbr")
-        if check.problems:
-            raise StepFailed("ArtifactCorrupted", f"{step.name} failed: the artifact does not match bbr's own "
-                                                  f"metadata: {'; '.join(check.problems[:10])}. The director was not "
-                                                  "touched; restore another backup.")
+        check = bbr_checksums_match(step, folder / "bbr")
         message += f"; bbr's metadata matches all {check.files} files in its {check.tars} tars"
     return message
 
