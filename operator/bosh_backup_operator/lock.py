@@ -75,8 +75,7 @@ def acquire(kube: Kube, namespace: str, keys: list[str], holder: str, holder_ali
     for key in keys:
         busy = _acquire_one(kube, namespace, key, holder, holder_alive)
         if busy:
-            for done in taken:
-                release(kube, namespace, [done], holder)
+            release(kube, namespace, taken, holder)
             return busy
         taken.append(key)
     return None
@@ -112,15 +111,6 @@ def _acquire_one(kube: Kube, namespace: str, key: str, holder: str, holder_alive
         if error.status == 409:
             return current or "another run"
         raise
-
-
-def holder_of(kube: Kube, namespace: str, keys: list[str]) -> str | None:
-    for key in keys:
-        lease = kube.get(lease_path(namespace, key))
-        holder = None if lease is None else (lease.get("spec") or {}).get("holderIdentity")
-        if holder:
-            return str(holder)
-    return None
 
 
 def release(kube: Kube, namespace: str, keys: list[str], holder: str) -> None:
