@@ -6,14 +6,13 @@ travels as JSON in an environment variable and holds none.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import GROUP
 from .api.runs import KeyRef, RunSettings
 from .bosh import paths
-from .names import label_value
+from .names import fit, label_value
 from .planning.plan import Plan
 
 RUNNER_ACCOUNT = "bosh-backup-runner"
@@ -40,11 +39,7 @@ class RunnerConfig:
 def job_name(kind: str, name: str) -> str:
     """Deterministic, so a restarted operator finds the Job it made instead of making another."""
     suffix = {"DirectorBackup": "backup", "DirectorRestore": "restore"}.get(kind, "run")
-    candidate = f"{name}-{suffix}"
-    if len(candidate) <= 63:
-        return candidate
-    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
-    return f"{name[:63 - len(suffix) - 10]}-{digest}-{suffix}"
+    return fit(name, 63, suffix=suffix, hash_length=8)  # 63: the pods' job-name label holds it too
 
 
 def _secret_env(variable: str, ref: KeyRef) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from bosh_backup_operator import lock
@@ -19,6 +19,12 @@ DNS_NAME = st.from_regex(r"[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?", fullmatch=True
 LONG_NAMES = st.integers(min_value=60, max_value=253).flatmap(
     lambda n: st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-.", min_size=n - 2, max_size=n - 2)
     .map(lambda middle: f"a{middle}z"))
+# a valid object name: dot-separated parts, each starting and ending with a letter or digit
+VALID_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+SUBDOMAIN_NAME = st.from_regex(r"[a-z0-9]([-a-z0-9]{0,20}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,20}[a-z0-9])?){0,8}",
+                               fullmatch=True)
+LONG_SUBDOMAIN_NAMES = st.lists(st.from_regex(r"[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?", fullmatch=True),
+                                min_size=2, max_size=7).map(".".join)
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
@@ -37,11 +43,13 @@ def test_long_names_stay_apart(first: str, second: str) -> None:
         assert label_value(first) != label_value(second)
 
 
-@given(st.one_of(DNS_NAME, LONG_NAMES), st.sampled_from(["DirectorBackup", "DirectorRestore"]))
+@given(st.one_of(SUBDOMAIN_NAME, LONG_SUBDOMAIN_NAMES), st.sampled_from(["DirectorBackup", "DirectorRestore"]))
+@example("a" * 46 + ".bcdefghijklmnopqrstuvwxyz", "DirectorBackup")  # the cut falls just after a dot
 def test_job_names_fit_a_dns_label(name: str, kind: str) -> None:
     candidate = job_name(kind, name)
     assert len(candidate) <= 63
     assert candidate.endswith("-backup" if kind == "DirectorBackup" else "-restore")
+    assert VALID_SUBDOMAIN.match(candidate), candidate  # what the apiserver accepts as a Job's name
 
 
 @given(st.text(min_size=1, max_size=300))
