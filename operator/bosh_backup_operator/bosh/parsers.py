@@ -396,8 +396,3 @@ def bbr_error(stderr: str) -> str:
     if pending:
         messages.append(pending)
     return "; ".join(messages)
-
-
-def bbr_hint(stderr: str) -> str:
-    """bbr's own advice after some failures, e.g. to run `bbr backup-cleanup`."""
-    return next((line.strip() for line in stderr.splitlines() if line.strip().startswith("It is recommended")), "")
