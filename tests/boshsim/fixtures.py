@@ -28,7 +28,6 @@ from .state import BBR_LOCK_DIR, DirectorState, Iaas, make_release, make_stemcel
 from .vm import DirectorVm
 
 TESTS_DIR = Path(__file__).resolve().parents[1]
-REPO_ROOT = TESTS_DIR.parent
 
 
 @functools.cache
@@ -40,21 +39,24 @@ def real_tools() -> tuple[Path, Path]:
     return Path(folders[0]), Path(folders[1])
 
 
-def install_clis(bin_dir: Path, *, python: str | None = None, tests_dir: Path = TESTS_DIR) -> Path:
-    """`bin_dir` with the real bosh and bbr, and the CLI v1 stand-in as `bosh1`.
-    `python` and `tests_dir` say where the stand-in finds them (an image's paths)."""
+def place_tool(source: Path, target: Path) -> None:
+    """A real tool's binary at `target`: a hard link to the cached build, a copy across disks."""
+    target.unlink(missing_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def install_clis(bin_dir: Path) -> Path:
+    """`bin_dir` with the real bosh and bbr, and the CLI v1 stand-in as `bosh1`."""
     bin_dir.mkdir(parents=True, exist_ok=True)
     bosh_dir, bbr_dir = real_tools()
     for source in (bosh_dir / "bosh", bbr_dir / "bbr"):
-        target = bin_dir / source.name
-        if not target.exists():
-            try:
-                os.link(source, target)
-            except OSError:
-                shutil.copy2(source, target)
+        place_tool(source, bin_dir / source.name)
     script = bin_dir / "bosh1"
-    script.write_text(f"#!/bin/sh\nPYTHONPATH={tests_dir}${{PYTHONPATH:+:$PYTHONPATH}} "
-                      f"exec {python or sys.executable} -m boshsim.cli_v1 \"$@\"\n")
+    script.write_text(f"#!/bin/sh\nPYTHONPATH={TESTS_DIR}${{PYTHONPATH:+:$PYTHONPATH}} "
+                      f"exec {sys.executable} -m boshsim.cli_v1 \"$@\"\n")
     script.chmod(0o755)
     return bin_dir
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
-import shutil
 import sys
 import sysconfig
 from pathlib import Path
@@ -49,17 +48,9 @@ def _launcher(folder: Path, name: str, call: str) -> None:
     path.chmod(0o755)
 
 
-def _place(source: Path, target: Path) -> None:
-    target.unlink(missing_ok=True)
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copy2(source, target)
-
-
 def build_image(folder: Path) -> Path:
     """Lays out the image folder and writes image.json for the node agent; returns it."""
-    from boshsim.fixtures import real_tools
+    from boshsim.fixtures import place_tool, real_tools
 
     bin_dir = folder / "bin"
     bin_dir.mkdir(parents=True, exist_ok=True)
@@ -71,8 +62,8 @@ def build_image(folder: Path) -> Path:
             _launcher(bin_dir, entry.name, f"from {module} import {function}\nsys.exit({function}())")
     _launcher(bin_dir, "bosh1", 'import runpy\nrunpy.run_module("boshsim.cli_v1", run_name="__main__")')
     bosh_dir, bbr_dir = real_tools()
-    _place(bosh_dir / "bosh", bin_dir / "bosh")
-    _place(bbr_dir / "bbr", bin_dir / "bbr")
+    place_tool(bosh_dir / "bosh", bin_dir / "bosh")
+    place_tool(bbr_dir / "bbr", bin_dir / "bbr")
     for path in [folder, *folder.rglob("*")]:
         if path.is_dir():
             path.chmod(0o755)
