@@ -38,7 +38,8 @@ class RunnerConfig:
 
 def job_name(kind: str, name: str) -> str:
     """Deterministic, so a restarted operator finds the Job it made instead of making another."""
-    suffix = {"DirectorBackup": "backup", "DirectorRestore": "restore"}.get(kind, "run")
+    suffix = {"DirectorBackup": "backup", "DirectorRestore": "restore", "DirectorBackupCatalog": "catalog"}.get(
+        kind, "run")
     return fit(name, 63, suffix=suffix, hash_length=8)  # 63: the pods' job-name label holds it too
 
 

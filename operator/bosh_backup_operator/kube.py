@@ -21,7 +21,7 @@ from .status import now_iso
 log = logging.getLogger("bosh-backup")
 
 PLURALS = {"Director": "directors", "DirectorBackup": "directorbackups", "DirectorRestore": "directorrestores",
-           "DirectorBackupSchedule": "directorbackupschedules"}
+           "DirectorBackupSchedule": "directorbackupschedules", "DirectorBackupCatalog": "directorbackupcatalogs"}
 
 
 POOL_SIZE = 72

@@ -16,6 +16,7 @@ from .api.director import director_references, find_problems, plain_http_warning
 from .config import OperatorConfig
 from .connections import BoundedSessions, connection_limit
 from .controllers.backup import TERMINAL, BackupController
+from .controllers.catalog import CatalogController, ensure_auto_catalog
 from .controllers.restore import RestoreController
 from .controllers.run import RunController
 from .controllers.schedule import ScheduleController
@@ -28,6 +29,7 @@ DIRECTORS = (GROUP, VERSION, "directors")
 BACKUPS = (GROUP, VERSION, "directorbackups")
 RESTORES = (GROUP, VERSION, "directorrestores")
 SCHEDULES = (GROUP, VERSION, "directorbackupschedules")
+CATALOGS = (GROUP, VERSION, "directorbackupcatalogs")
 RECHECK_SECONDS = float(os.environ.get("BOSH_BACKUP_RECHECK_SECONDS", "30"))
 SAFETY_NET_SECONDS = float(os.environ.get("BOSH_BACKUP_SAFETY_NET_SECONDS", "10"))
 
@@ -84,6 +86,7 @@ def reconcile_director(body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status
         if insecure:
             kopf.warn(body, reason="PlainHttpStorage", message=insecure)
         logger.info("Director %s: Ready=%s (%s)", meta.get("name"), ready, reason)
+    ensure_auto_catalog(kube.api(), dict(body))
 
 
 @kopf.on.resume(*DIRECTORS)
@@ -99,6 +102,26 @@ def director_recheck(**kwargs: Any) -> None:
     """Secrets can appear or change after the Director; look again now and then."""
     reconcile_director(kwargs["body"], kwargs["spec"], kwargs["meta"], kwargs["status"],
                        kwargs["namespace"], kwargs["patch"], kwargs["logger"])
+
+
+# -- DirectorBackupCatalog -----------------------------------------------------------------------
+
+@functools.cache
+def catalogs() -> CatalogController:
+    return CatalogController(kube.api(), OperatorConfig.from_env())
+
+
+@kopf.on.resume(*CATALOGS)
+@kopf.on.create(*CATALOGS)
+@kopf.on.update(*CATALOGS)
+def catalog_changed(**kwargs: Any) -> None:
+    catalogs().reconcile(kwargs["namespace"], kwargs["name"])
+
+
+@kopf.timer(*CATALOGS, interval=SAFETY_NET_SECONDS)
+def catalog_tick(**kwargs: Any) -> None:
+    """Listings fall due, and their Jobs end: look now and then (a Job's end also wakes it)."""
+    catalogs().reconcile(kwargs["namespace"], kwargs["name"])
 
 
 # -- DirectorBackup --------------------------------------------------------------------------------
@@ -136,6 +159,10 @@ def restore_safety_net(**kwargs: Any) -> None:
 @kopf.on.event("", "v1", "pods", labels=MANAGED_BY)
 def run_child_changed(**kwargs: Any) -> None:
     labels = dict(kwargs["labels"])
+    if labels.get(LABEL_KIND) == "DirectorBackupCatalog" and kwargs["namespace"]:
+        catalogs().reconcile(kwargs["namespace"], dict(kwargs["annotations"]).get(ANNOTATION_RUN) or
+                             labels.get(LABEL_NAME, ""))
+        return
     controller = controllers().get(labels.get(LABEL_KIND, ""))
     name = dict(kwargs["annotations"]).get(ANNOTATION_RUN) or labels.get(LABEL_NAME)
     if controller and name and kwargs["namespace"]:

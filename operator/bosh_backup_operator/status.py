@@ -45,3 +45,13 @@ def merge_conditions(current: Iterable[Condition] | None, updates: Iterable[Cond
 
 def conditions_changed(current: Iterable[Condition] | None, merged: list[Condition]) -> bool:
     return sorted(current or [], key=lambda c: c["type"]) != merged
+
+
+def human_size(size: int) -> str:
+    """Bytes for people, e.g. 1.2 GiB (status.artifact.size)."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"

@@ -13,7 +13,7 @@ from .fixtures import SimulatedDirector
 
 API = "bosh-backup.dev/v1alpha1"
 PLURALS = {"Director": "directors", "DirectorBackup": "directorbackups", "DirectorRestore": "directorrestores",
-           "DirectorBackupSchedule": "directorbackupschedules"}
+           "DirectorBackupSchedule": "directorbackupschedules", "DirectorBackupCatalog": "directorbackupcatalogs"}
 # what `bosh create-env` writes (BOSH-FACTS section 5)
 STATE_FILE = {"director_id": "4b1e0c1a", "installation_id": "9c2f7e10", "current_vm_cid": "vm-director-1",
               "current_stemcell_id": "stemcell-1", "current_disk_id": "disk-1", "current_release_ids": ["r-1"],

@@ -55,3 +55,15 @@ def test_schedule_is_suspended_degraded_by_a_failed_last_backup_or_healthy() -> 
     schedule["status"] = {"conditions": [{**ready, "status": "False", "reason": "InvalidSchedule",
                                           "message": 'spec.timeZone: "Mars/Olympus" is not an IANA time zone'}]}
     assert health(schedule) == ("Degraded", 'InvalidSchedule: spec.timeZone: "Mars/Olympus" is not an IANA time zone')
+
+
+def test_catalog_follows_its_synced_condition() -> None:
+    catalog: dict[str, Any] = {"kind": "DirectorBackupCatalog", "metadata": {}, "spec": {}}
+    assert health(catalog) == ("Progressing", "waiting for the first listing")
+    catalog["status"] = {"conditions": [{"type": "Synced", "status": "False", "reason": "StorageAccessDenied",
+                                         "message": "listing s3://b/p: access denied"}]}
+    assert health(catalog) == ("Degraded", "StorageAccessDenied: listing s3://b/p: access denied")
+    catalog["status"]["conditions"][0].update(status="True", reason="Listed", message="3 complete artifacts")
+    assert health(catalog) == ("Healthy", "3 complete artifacts")
+    catalog["spec"]["suspend"] = True
+    assert health(catalog) == ("Suspended", "suspended")

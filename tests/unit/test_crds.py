@@ -49,8 +49,9 @@ def test_readme_api_reference_lists_every_field_as_the_schemas_do() -> None:
     assert "| `spec.retention.keepDaily` | integer |" in readme.read_text()
 
 
-def test_the_four_kinds_exist_in_our_group() -> None:
-    assert set(KINDS) == {"Director", "DirectorBackup", "DirectorRestore", "DirectorBackupSchedule"}
+def test_the_five_kinds_exist_in_our_group() -> None:
+    assert set(KINDS) == {"Director", "DirectorBackup", "DirectorRestore", "DirectorBackupSchedule",
+                          "DirectorBackupCatalog"}
     for crd in KINDS.values():
         assert crd["spec"]["group"] == "bosh-backup.dev"
         assert crd["spec"]["versions"][0]["name"] == "v1alpha1"

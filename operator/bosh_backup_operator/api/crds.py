@@ -1,4 +1,4 @@
-"""The four custom resources, defined once; crds/ is generated from here.
+"""The five custom resources, defined once; crds/ is generated from here.
 
 Fragments that several kinds share (storage, secret references, pod overrides,
 conditions, steps) are built by one function each, so a change lands everywhere.
@@ -258,6 +258,13 @@ def director_schema() -> Schema:
             "so a lost director VM can be recreated from its persistent disk.",
             default_key="state.json"),
         "storage": storage("Default storage for this director's backups."),
+        "catalog": obj("The catalog of this director's default storage: a DirectorBackupCatalog "
+                       "named <director>-storage that lists the artifacts stored there and imports "
+                       "those without a DirectorBackup (after a lost cluster, say).", {
+            "sync": boolean("Keep the catalog; false deletes it (imported backups stay).", default=True),
+            "intervalSeconds": integer("How often the storage is listed.", minimum=10, default=300,
+                                       int64=True),
+        }, default={}),
     }, required=["url", "credentialsSecretRef"])
     status = obj("What the operator last learned about the director.", {
         "observedGeneration": integer("The .metadata.generation last acted upon.", minimum=0,
@@ -531,6 +538,73 @@ def schedule_schema() -> Schema:
     return {"spec": spec, "status": status}
 
 
+# --- DirectorBackupCatalog -----------------------------------------------------
+
+CATALOG_FORMS = ["operator", "bbr-folder", "bbr-tar", "incomplete"]
+
+
+def catalog_schema() -> Schema:
+    spec = obj("Artifacts in one storage folder, each made a DirectorBackup (imported) when none "
+               "exists for it, so that the history and restores by backupRef survive a lost cluster.", {
+        "directorRef": object_ref("The Director the artifacts belong to; imported backups name it."),
+        "storage": storage("The storage to list; defaults to the Director's storage."),
+        "path": string("Folder to list, relative to the storage root; defaults to "
+                       "<prefix>/<namespace>/<director>, where this operator stores the Director's "
+                       "backups. A folder of plain `bbr director backup` artifacts works too.",
+                       pattern=RELATIVE_PATH, rules=[STAYS_INSIDE], max_length=1024),
+        "intervalSeconds": integer("How often the storage is listed.", minimum=10, default=300, int64=True),
+        "suspend": boolean("Stop listing; imported backups stay.", default=False),
+        "retention": obj("Imported backups are left alone by retention unless a schedule is named "
+                         "here: that schedule's retention then counts and prunes them like its own.", {
+            "scheduleRef": object_ref("The DirectorBackupSchedule whose retention applies."),
+        }),
+        "pod": pod_overrides("Overrides for the listing pod."),
+    }, required=["directorRef"])
+    entry = obj("One artifact, or one folder that is not a whole artifact.", {
+        "path": string("Relative to the listed folder.", max_length=1024),
+        "form": string("operator (manifest.json), bbr-folder (bbr's metadata), bbr-tar, or "
+                       "incomplete.", enum=CATALOG_FORMS),
+        "reason": string("For an incomplete one: why it cannot be restored.", max_length=1024),
+        "size": integer("Bytes stored.", minimum=0, int64=True),
+        "files": integer("Files stored.", minimum=0),
+        "location": string("pvc:// or s3:// URL.", max_length=2048),
+        "storagePath": string("Path relative to the storage root (a restore's source.path).",
+                              max_length=2048),
+        "backup": string("The DirectorBackup that made it, per its manifest.json.", max_length=253),
+        "namespace": string("That DirectorBackup's namespace.", max_length=63),
+        "method": string("bbr or v1.", enum=["bbr", "v1"]),
+        "completionTime": timestamp("When the backup completed."),
+        "director": obj("The director backed up, per the manifest.", {
+            "name": string("Director name (bosh env).", max_length=253),
+            "uuid": string("Director UUID.", max_length=64),
+        }),
+    }, required=["path", "form"])
+    status = obj("What the last listing found.", {
+        "observedGeneration": integer("The .metadata.generation last acted upon.", minimum=0,
+                                      int64=True),
+        "conditions": conditions(),
+        "location": string("The folder listed, as a pvc:// or s3:// URL.", max_length=2048),
+        "jobName": string("The Job listing the storage now, if any.", max_length=253),
+        "lastSyncTime": timestamp("When the storage was last listed completely."),
+        "nextSyncTime": timestamp("When it is listed next."),
+        "complete": integer("Complete artifacts found.", minimum=0),
+        "incomplete": integer("Folders that are not whole artifacts.", minimum=0),
+        "imported": integer("DirectorBackups created by the last listing.", minimum=0),
+        "held": array("Storage paths a DirectorBackup pointed at in the last listing.",
+                      string("A path.", max_length=2048), max_items=2000, list_type="atomic"),
+        "released": array("Storage paths whose DirectorBackup was deleted (by a person or by "
+                          "retention): they are not imported again. Delete the catalog to forget them.",
+                          string("A path.", max_length=2048), max_items=2000, list_type="atomic"),
+        "lastSyncRequest": string("The value of the bosh-backup.dev/sync-now annotation last acted upon.",
+                                  max_length=253),
+        "artifacts": array("What the last listing found, by path.", entry, max_items=2000,
+                           list_type="atomic"),
+        "progress": progress(),
+        "steps": step_status(),
+    })
+    return {"spec": spec, "status": status}
+
+
 # --- CRD assembly -----------------------------------------------------------
 
 def _column(name: str, json_path: str, *, kind: str = "string", description: str,
@@ -604,6 +678,23 @@ KINDS: list[dict[str, Any]] = [
             # a string: kubectl shows a date column in the future as <invalid>
             _column("Next", ".status.nextScheduleTime", description="Next backup due (UTC)."),
             AGE,
+        ],
+    },
+    {
+        "kind": "DirectorBackupCatalog", "plural": "directorbackupcatalogs", "short": ["dbc"],
+        "description": "The backups in one storage folder, imported as DirectorBackups.",
+        "schema": catalog_schema,
+        "columns": [
+            _column("Director", ".spec.directorRef.name", description="Director the artifacts belong to."),
+            _column("Location", ".status.location", description="Folder listed."),
+            _column("Complete", ".status.complete", kind="integer", description="Complete artifacts."),
+            _column("Incomplete", ".status.incomplete", kind="integer", description="Incomplete folders."),
+            _column("Synced", ".status.conditions[?(@.type==\"Synced\")].status",
+                    description="Whether the last listing worked."),
+            _column("Last-Sync", ".status.lastSyncTime", kind="date", description="Last complete listing."),
+            AGE,
+            _column("Message", ".status.conditions[?(@.type==\"Synced\")].message",
+                    description="What the last listing found, or why it failed.", priority=1),
         ],
     },
 ]

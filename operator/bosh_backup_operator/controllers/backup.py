@@ -12,8 +12,9 @@ from ..jobs import build_job
 from ..outcome import Outcome
 from ..planning.backup import plan_backup
 from ..planning.plan import Plan, Step
+from ..status import human_size
 from . import runs
-from .run import TERMINAL, RunController, human_size
+from .run import TERMINAL, RunController
 
 __all__ = ["TERMINAL", "BackupController"]
 

@@ -21,6 +21,7 @@ from ..config import OperatorConfig
 from ..jobs import build_job, job_name
 from ..kube import ApiError, Kube
 from ..outcome import Outcome, job_outcome, stuck_reason
+from ..planning.catalog import imported
 from ..planning.plan import Plan
 from ..status import condition, merge_conditions, now_iso
 from . import runs
@@ -28,15 +29,6 @@ from .runs import TERMINAL
 
 log = logging.getLogger("bosh-backup")
 STUCK_GRACE_SECONDS = 120
-
-
-def human_size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
 
 
 def seconds_between(start: str, end: str) -> float:
@@ -78,7 +70,7 @@ class RunController:
             if run is None or run["metadata"].get("deletionTimestamp"):
                 return
             phase = (run.get("status") or {}).get("phase")
-            if phase in TERMINAL:
+            if phase in TERMINAL or imported(run):  # an imported backup never runs: its catalog writes it
                 return
             try:
                 if run["spec"].get("cancel"):

@@ -18,9 +18,14 @@ from .plan import Plan, Step
 WEIGHTS = {"DirectorInfo": 2, "Inventory": 3, "PreBackupCheck": 5, "Backup": 55, "StateFile": 1, "Store": 34}
 
 
-def artifact_path(storage: dict[str, Any], namespace: str, director: str, backup: str) -> str:
+def director_folder(storage: dict[str, Any], namespace: str, director: str) -> str:
+    """Where this operator keeps a Director's backups, relative to the storage root."""
     prefix = (storage.get("pvc") or storage.get("s3") or {}).get("prefix", "bosh-backups")
-    return f"{prefix}/{namespace}/{director}/{backup}"
+    return f"{prefix}/{namespace}/{director}"
+
+
+def artifact_path(storage: dict[str, Any], namespace: str, director: str, backup: str) -> str:
+    return f"{director_folder(storage, namespace, director)}/{backup}"
 
 
 def director_steps(settings: RunSettings, tools: Tools) -> list[Step]:

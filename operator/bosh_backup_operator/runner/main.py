@@ -31,12 +31,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     plan = Plan.from_json(os.environ[PLAN_ENV])
     from .actions import ACTIONS
+    from .catalog_actions import ACTIONS as CATALOG_ACTIONS
     from .reporter import Reporter, connect
     from .restore_actions import ACTIONS as RESTORE_ACTIONS
     from .run import Runner
 
     api = None if args.no_status or plan.options.get("noStatus") else connect()
-    return Runner(plan, Reporter(plan, api), {**ACTIONS, **RESTORE_ACTIONS}).run()
+    return Runner(plan, Reporter(plan, api), {**ACTIONS, **RESTORE_ACTIONS, **CATALOG_ACTIONS}).run()
 
 
 if __name__ == "__main__":

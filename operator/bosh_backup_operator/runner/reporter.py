@@ -15,7 +15,8 @@ from ..planning.plan import Plan
 from ..status import now_iso
 
 log = logging.getLogger("runner")
-PLURALS = {"DirectorBackup": "directorbackups", "DirectorRestore": "directorrestores"}
+PLURALS = {"DirectorBackup": "directorbackups", "DirectorRestore": "directorrestores",
+           "DirectorBackupCatalog": "directorbackupcatalogs"}
 
 
 class Reporter:

@@ -73,10 +73,18 @@ class Store(Protocol):
     def read_manifest(self) -> dict[str, Any] | None: ...
     def fetch(self, name: str, target: Path, progress: Progress | None = None) -> StoredFile: ...
     def delete(self) -> None: ...
+    def list_files(self) -> list[tuple[str, int]]: ...
 
 
 def manifest_bytes(manifest: dict[str, Any]) -> bytes:
     return json.dumps(manifest, indent=2, sort_keys=True).encode()
+
+
+def location_of(storage: dict[str, Any], path: str) -> str:
+    """The URL people see for `path` in a storage: pvc://<claim>/<path> or s3://<bucket>/<key>."""
+    if "pvc" in storage:
+        return f"pvc://{storage['pvc']['claimName']}/{path}"
+    return f"s3://{storage['s3']['bucket']}/{path.strip('/')}"
 
 
 def open_store(storage: dict[str, Any], path: str) -> Store:

@@ -14,7 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from ..bosh import paths
-from . import MANIFEST, ChecksumMismatch, Progress, StorageError, StoredFile, hashed_chunks, manifest_bytes
+from . import (
+    MANIFEST,
+    ChecksumMismatch,
+    Progress,
+    StorageError,
+    StoredFile,
+    hashed_chunks,
+    location_of,
+    manifest_bytes,
+)
 
 
 def inside(root: Path, path: str) -> Path:
@@ -33,7 +42,7 @@ class PvcStore:
         self.root = root or Path(os.environ.get("BOSH_BACKUP_STORAGE_ROOT", paths.STORAGE))
         self.final = inside(self.root, path)
         self.staging = inside(self.root, f"{path}.partial")
-        self.location = f"pvc://{claim}/{path}"
+        self.location = location_of({"pvc": {"claimName": claim}}, path)
 
     def _check_root(self) -> None:
         if not self.root.is_dir():
@@ -106,6 +115,17 @@ class PvcStore:
         except FileNotFoundError:
             raise StorageError("ArtifactNotFound", f"{self.location}/{name} does not exist") from None
         return StoredFile(name, size, digest.hexdigest())
+
+    def list_files(self) -> list[tuple[str, int]]:
+        """Every file under the path (name relative to it, size), links not followed."""
+        self._check_root()
+        found = []
+        for folder, _, names in os.walk(self.final):
+            for name in names:
+                path = Path(folder) / name
+                if path.is_file() and not path.is_symlink():
+                    found.append((str(path.relative_to(self.final)), path.stat().st_size))
+        return sorted(found)
 
     def delete(self) -> None:
         shutil.rmtree(self.final, ignore_errors=True)

@@ -19,7 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from ..bosh import paths
-from . import MANIFEST, ChecksumMismatch, Progress, StorageError, StoredFile, hashed_chunks, manifest_bytes
+from . import (
+    MANIFEST,
+    ChecksumMismatch,
+    Progress,
+    StorageError,
+    StoredFile,
+    hashed_chunks,
+    location_of,
+    manifest_bytes,
+)
 
 PART_SIZE = 16 << 20
 IN_FLIGHT = 8
@@ -117,7 +126,7 @@ class S3Store:
         self.spec = spec
         self.bucket = spec["bucket"]
         self.prefix = path.strip("/")
-        self.location = f"s3://{self.bucket}/{self.prefix}"
+        self.location = location_of({"s3": spec}, path)
         self._client = client
         self.uploaded: list[str] = []
 
@@ -239,6 +248,20 @@ class S3Store:
         target.parent.mkdir(parents=True, exist_ok=True)
         with target.open("wb") as handle:
             return self._read(name, handle.write, progress)
+
+    def list_files(self) -> list[tuple[str, int]]:
+        """Every object under the path (name relative to it, size)."""
+        paginator = self.client.get_paginator("list_objects_v2")
+        found = []
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=f"{self.prefix}/" if self.prefix else ""):
+                for item in page.get("Contents", []):
+                    name = item["Key"][len(self.prefix) + 1:] if self.prefix else item["Key"]
+                    if name and not name.endswith("/"):
+                        found.append((name, int(item["Size"])))
+        except Exception as error:
+            raise storage_error(error, self.bucket, f"listing {self.location}") from None
+        return sorted(found)
 
     def delete(self) -> None:
         paginator = self.client.get_paginator("list_objects_v2")
