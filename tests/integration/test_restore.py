@@ -65,12 +65,16 @@ def test_bbr_restore_loses_nothing(harness: Any, ns: str, make_director: Any, ar
             ("CloudCheck", "Succeeded"), ("VerifyInstances", "Succeeded")]
         assert fresh.snapshot() == before  # the database, every blob, credhub and uaa
         assert status["summary"]["processesRunning"] == 12 and status["summary"]["processesFailing"] == 0
-        assert status["summary"]["stemcellsUploaded"] == 2 and status["summary"]["releasesUploaded"] == 4
+        # bbr brought the blobstore back: sources were given, yet nothing needed uploading
+        assert "stemcellsUploaded" not in status["summary"] and status["summary"]["uploadsNotNeeded"] == 6
         assert status["source"]["backup"] == "alpha-1" and status["source"]["method"] == "bbr"
         assert status["reason"] == "Restored"
         assert health(get(harness, "DirectorRestore", ns, "alpha-r1"))[0] == "Healthy"  # what Argo CD shows
         uploads = next(s for s in status["steps"] if s["name"] == "UploadReleases")
-        assert (uploads["itemsDone"], uploads["itemsTotal"], uploads["itemsFailed"]) == (4, 4, 0)
+        assert uploads["message"] == ("none of 4 releases uploaded: the director lacks none (bbr restored the "
+                                      "blobstore with the database); spec.reupload.when: Always uploads them anyway")
+        expected = next(s for s in status["steps"] if s["name"] == "ListExpected")
+        assert "it lacks none of their blobs: bbr restored the blobstore" in expected["message"]
     finally:
         fresh.stop()
 
@@ -88,6 +92,27 @@ def test_v1_restore_needs_and_does_the_reupload(harness: Any, ns: str, make_dire
         assert {k: v for k, v in after.items() if k not in ("credhub", "uaa")} == \
             {k: v for k, v in before.items() if k not in ("credhub", "uaa")}
         assert len(status["uploaded"]) == 6
+    finally:
+        fresh.stop()
+
+
+def test_a_v1_restore_without_sources_names_what_to_provide(harness: Any, ns: str, make_director: Any,
+                                                              artifacts: Any) -> None:
+    """The database alone came back: the director lacks every blob, and no source is known."""
+    director, _ = backed_up(harness, make_director, "omicron", mode="basic", method="v1")
+    fresh = disaster(director, harness)
+    try:
+        body = restore("omicron-r1", "omicron", {"backupRef": {"name": "omicron-1"}}, artifacts)
+        del body["spec"]["reupload"]
+        harness.apply(body)
+        status = failed_restore(harness, "omicron-r1")
+        assert status["reason"] == "UploadFailed"
+        assert len(status["failing"]) == 6
+        assert all("the director lacks it and no source is known; add it to spec.reupload.sources" in line
+                   for line in status["failing"]), status["failing"]
+        expected = next(s for s in status["steps"] if s["name"] == "ListExpected")
+        assert "it lacks every one of their blobs: the v1 backup holds the director database only" in \
+            expected["message"] and "no source known for 6 it lacks" in expected["message"]
     finally:
         fresh.stop()
 
@@ -245,7 +270,9 @@ def test_operator_restart_mid_restore(harness: Any, ns: str, make_director: Any,
     fresh = disaster(director, harness)
     try:
         fresh.set_faults(slow_seconds=0.1)
-        harness.apply(restore("eta-r1", "eta", {"backupRef": {"name": "eta-1"}}, artifacts))
+        body = restore("eta-r1", "eta", {"backupRef": {"name": "eta-1"}}, artifacts)
+        body["spec"]["reupload"]["when"] = "Always"   # uploads to be in, though bbr restored the blobs
+        harness.apply(body)
         wait_for_step(harness, "DirectorRestore", NS, "eta-r1", "UploadStemcells", timeout=120)
         harness.stop_operator()
         fresh.set_faults()
@@ -285,6 +312,7 @@ def test_a_failed_upload_says_why(harness: Any, ns: str, make_director: Any, art
     fresh = disaster(director, harness)
     try:
         body = restore("kappa-r1", "kappa", {"backupRef": {"name": "kappa-1"}}, artifacts)
+        body["spec"]["reupload"]["when"] = "Always"
         body["spec"]["reupload"]["releaseUrlPattern"] = f"http://127.0.0.1:{free_port()}/{{name}}-{{version}}.tgz"
         harness.apply(body)
         status = failed_restore(harness, "kappa-r1")
@@ -295,7 +323,9 @@ def test_a_failed_upload_says_why(harness: Any, ns: str, make_director: Any, art
             assert "Expected task" not in line
         # follow the advice: a new DirectorRestore with the sources fixed, and no force
         assert "Fix their sources in a new DirectorRestore of the same backup" in status["message"]
-        harness.apply(restore("kappa-r2", "kappa", {"backupRef": {"name": "kappa-1"}}, artifacts))
+        second_body = restore("kappa-r2", "kappa", {"backupRef": {"name": "kappa-1"}}, artifacts)
+        second_body["spec"]["reupload"]["when"] = "Always"
+        harness.apply(second_body)
         second = restored(harness, "kappa-r2")
         assert second["phase"] == "Succeeded", json.dumps(second, indent=1)
         assert second["databaseInPlace"] is True
@@ -376,7 +406,7 @@ def test_an_air_gapped_bbr_restore_needs_no_source(harness: Any, ns: str, make_d
         status = restored(harness, "nu-r1")
         assert status["phase"] == "Succeeded", json.dumps(status, indent=1)
         stemcells = next(s for s in status["steps"] if s["name"] == "UploadStemcells")
-        assert "2 without a source left as bbr restored them" in stemcells["message"]
+        assert stemcells["message"].startswith("none of 2 stemcells uploaded: the director lacks none")
         assert not status.get("failing")
         assert fresh.snapshot() == before
     finally:

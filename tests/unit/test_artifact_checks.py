@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bosh_backup_operator.bosh.artifact import manifest_problems
+from bosh_backup_operator.bosh.artifact import blobs_restored, manifest_problems
 from bosh_backup_operator.planning.plan import Plan, Step
 from bosh_backup_operator.runner.reporter import Reporter
 
@@ -83,3 +83,15 @@ def test_a_plain_tar_is_extracted_only_inside_its_folder(tmp_path: Any) -> None:
     link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
     with pytest.raises(ValueError, match="neither a file nor a folder"):
         extract_plainly(tar_with(link), tmp_path / "link")
+
+
+def test_what_the_restored_director_lacks_follows_what_the_backup_held() -> None:
+    def metadata(*jobs: str) -> dict[str, object]:
+        return {"instances": [{"name": "bosh", "index": "0", "artifacts": [{"name": job} for job in jobs]}]}
+    assert blobs_restored("v1", None) == (False, "the v1 backup holds the director database only, so every "
+                                                 "stemcell and release blob it lists is missing")
+    assert blobs_restored("bbr", metadata("director", "blobstore")) == (
+        True, "bbr restored the blobstore with the database")
+    restored, why = blobs_restored("bbr", metadata("director", "bbr-credhubdb"))
+    assert restored and "external blobstore" in why
+    assert blobs_restored("bbr", None)[0] is True   # no metadata at hand: bbr's usual director

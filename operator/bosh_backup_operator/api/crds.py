@@ -392,6 +392,12 @@ def restore_schema() -> Schema:
                         "database expects (bosh upload-* --fix).", {
             "stemcells": boolean("Re-upload stemcells.", default=True),
             "releases": boolean("Re-upload releases.", default=True),
+            "when": string("Needed: upload only what the restored director lacks. After a bbr "
+                           "restore that is nothing (bbr brought the blobstore back with the "
+                           "database); after a v1 restore (the database only) it is every stemcell "
+                           "and release, and one with no source fails the step naming what to "
+                           "provide. Always: upload every stemcell and release that has a source, "
+                           "with --fix.", enum=["Needed", "Always"], default="Needed"),
             "stemcellUrlPattern": string(
                 "URL for a stemcell missing a source, with {name} and {version}, e.g. "
                 "https://bosh.io/d/stemcells/{name}?v={version}.", max_length=1024),
@@ -423,6 +429,8 @@ def restore_schema() -> Schema:
             "stemcellsUploaded": integer("Stemcells re-uploaded.", minimum=0),
             "releasesUploaded": integer("Releases re-uploaded.", minimum=0),
             "uploadsFailed": integer("Uploads that failed.", minimum=0),
+            "uploadsNotNeeded": integer("Stemcells and releases left as the restore brought them "
+                                        "back, because the director did not lack them.", minimum=0),
             "problemsFound": integer("Problems cloud-check found.", minimum=0),
             "problemsResolved": integer("Problems cloud-check resolved.", minimum=0),
             "processesRunning": integer("Processes running after restore.", minimum=0),

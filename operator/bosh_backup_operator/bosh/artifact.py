@@ -123,3 +123,17 @@ def manifest_problems(manifest: Any) -> list[str]:
         if not isinstance(sha256, str) or len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
             problems.append(f"files[{number}] ({entry['name']}) has no sha256")
     return problems
+
+
+def blobs_restored(method: str, bbr_metadata: Any) -> tuple[bool, str]:
+    """Whether the restore brought the director's stemcell and release blobs back with its
+    database, and why, in words for status."""
+    if method != "bbr":
+        return False, ("the v1 backup holds the director database only, so every stemcell and release blob "
+                       "it lists is missing")
+    jobs = {artifact.get("name") for instance in ((bbr_metadata or {}).get("instances") or [])
+            for artifact in instance.get("artifacts") or []} if isinstance(bbr_metadata, dict) else set()
+    if jobs and "blobstore" not in jobs:
+        return True, ("bbr restored the database; the director's blobstore is not in the backup (an external "
+                      "blobstore, which the lost director VM did not hold)")
+    return True, "bbr restored the blobstore with the database"

@@ -6,9 +6,9 @@ VerifyArtifact   every file fetched and checked against manifest.json (and bbr's
                  metadata) before anything touches the director
 RestoreDatabase  bbr director restore (restore-cleanup if it fails), or bosh restore (v1)
 ListExpected     bosh stemcells / releases on the restored director, joined with the
-                 backup's inventory and the spec's sources
-UploadStemcells  bosh upload-stemcell URL --fix [--sha1], one by one
-UploadReleases   bosh upload-release URL --fix [--sha1], one by one
+                 backup's inventory and the spec's sources; which of them the director lacks
+UploadStemcells  bosh upload-stemcell URL --fix [--sha1], one by one, for those it lacks
+UploadReleases   bosh upload-release URL --fix [--sha1], likewise
 CloudCheck       bosh cloud-check --report | --auto, per deployment (or skipped)
 VerifyInstances  bosh instances --ps: processes running or failing, by name
 """
@@ -65,7 +65,8 @@ def plan_restore(meta: dict[str, Any], spec: dict[str, Any], settings: RunSettin
                        "releases": bosh_for(settings, tools, "releases")},
              options={"dialect": settings.dialect, "sources": reupload.get("sources") or [],
                       "stemcellUrlPattern": reupload.get("stemcellUrlPattern", ""),
-                      "releaseUrlPattern": reupload.get("releaseUrlPattern", "")}),
+                      "releaseUrlPattern": reupload.get("releaseUrlPattern", ""),
+                      "when": reupload.get("when", "Needed"), "folder": RESTORE_FOLDER}),
     ]
     for kind, enabled in (("stemcell", reupload.get("stemcells", True)), ("release", reupload.get("releases", True))):
         name = f"Upload{kind.capitalize()}s"

@@ -7,8 +7,10 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from ..bosh import parsers
-from ..bosh.artifact import BbrCheck, check_bbr_folder, expected_tars_of, manifest_problems
+from ..bosh.artifact import BbrCheck, blobs_restored, check_bbr_folder, expected_tars_of, manifest_problems
 from ..bosh.diagnose import diagnose_bbr, diagnose_bosh
 from ..planning.plan import Step
 from ..storage import StorageError, open_store
@@ -265,22 +267,42 @@ def source_for(kind: str, item: dict[str, Any], options: dict[str, Any], invento
     return {"url": None, "sha1": None, "from": None}
 
 
+def bbr_metadata_of(manifest: dict[str, Any], folder: Path) -> Any:
+    """bbr's metadata: recorded in manifest.json, or the plain artifact's own file."""
+    recorded = (manifest.get("bbr") or {}).get("metadata")
+    if recorded or manifest.get("method") != "bbr":
+        return recorded
+    try:
+        return yaml.safe_load((folder / "bbr" / "metadata").read_text())
+    except (OSError, yaml.YAMLError):
+        return None   # a resumed pod without the fetched files: assume bbr's usual director
+
+
 def list_expected(step: Step, context: Context) -> str:
     v1 = step.options.get("dialect") == "v1"
     if v1:
         ensure_v1_target(context, step)
-    inventory = manifest_of(context).get("inventory") or {}
+    manifest = manifest_of(context)
+    inventory = manifest.get("inventory") or {}
+    restored, context.blobs_note = blobs_restored(manifest.get("method", ""),
+                                                  bbr_metadata_of(manifest, Path(step.options.get("folder", "."))))
+    always = step.options.get("when") == "Always"
     readers = {"stemcell": parsers.parse_v1_stemcells if v1 else parsers.parse_stemcells,
                "release": parsers.parse_v1_releases if v1 else parsers.parse_releases}
     unknown = []
     for kind in ("stemcell", "release"):
         items = parsed(step, readers[kind], run_bosh(step, context, step.commands[f"{kind}s"]).stdout)
-        context.expected[kind] = [{**item, "source": source_for(kind, item, step.options, inventory)}
-                                  for item in items]
-        unknown += [f"{kind} {i['name']}/{i['version']}" for i in context.expected[kind] if not i["source"]["url"]]
+        context.expected[kind] = [{**item, "source": source_for(kind, item, step.options, inventory),
+                                   "needed": not restored, "wanted": always or not restored} for item in items]
+        unknown += [f"{kind} {i['name']}/{i['version']}" for i in context.expected[kind]
+                    if i["needed"] and not i["source"]["url"]]
     counts = {kind: len(items) for kind, items in context.expected.items()}
     message = f"the restored director expects {counts['stemcell']} stemcells and {counts['release']} releases"
-    return message + (f"; no source known for {len(unknown)}" if unknown else "")
+    lacking = "it lacks none of their blobs" if restored else "it lacks every one of their blobs"
+    message += f"; {lacking}: {context.blobs_note}"
+    if restored and always:
+        message += "; spec.reupload.when is Always, so those with a source are uploaded anyway"
+    return message + (f"; no source known for {len(unknown)} it lacks" if unknown else "")
 
 
 def upload(step: Step, context: Context) -> str:
@@ -290,11 +312,10 @@ def upload(step: Step, context: Context) -> str:
     v1 = step.options.get("dialect") == "v1"
     if v1:
         ensure_v1_target(context, step)
-    bbr = manifest_of(context).get("method") == "bbr"
     uploaded: list[str] = list(context.reporter.extra.get("uploaded", []))
     failing: list[str] = list(context.reporter.extra.get("failing", []))
     items = context.expected[kind]
-    done = failed = skipped = 0
+    done = failed = skipped = not_needed = 0
     for number, item in enumerate(items, start=1):
         key = f"{kind}:{item['name']}/{item['version']}"
         label = f"{kind} {item['name']}/{item['version']}"
@@ -303,14 +324,18 @@ def upload(step: Step, context: Context) -> str:
         if key in uploaded:
             done += 1
             continue
+        if not item["wanted"]:
+            not_needed += 1
+            continue
         source = item["source"]
         if not source["url"]:
-            if bbr:  # bbr restored the blobstore: the blob is there already
+            if not item["needed"]:  # asked for (Always), but the director has it: no failure
                 skipped += 1
                 continue
             failed += 1
-            failing.append(f"{label}: no source URL; add it to spec.reupload.sources or set "
-                           f"spec.reupload.{kind}UrlPattern")
+            failing.append(f"{label}: the director lacks it and no source is known; add it to "
+                           f"spec.reupload.sources or set spec.reupload.{kind}UrlPattern (a mirror inside the site "
+                           "works: the director downloads from it)")
             continue
         argv = [*step.argv, source["url"], "--fix"]
         if source.get("sha1"):
@@ -328,6 +353,7 @@ def upload(step: Step, context: Context) -> str:
             failing.append(f"{label} from {source['url']} ({source['from']}): {line}")
     record(context, "failing", failing)
     summary(context)["uploadsFailed"] = summary(context).get("uploadsFailed", 0) + failed
+    summary(context)["uploadsNotNeeded"] = summary(context).get("uploadsNotNeeded", 0) + not_needed
     context.reporter.update(step.name, itemsDone=done, itemsTotal=len(items), itemsFailed=failed)
     if failed:
         raise StepFailed("UploadFailed", f"{step.name} failed: {failed} of {len(items)} {kind}s could not be "
@@ -335,7 +361,12 @@ def upload(step: Step, context: Context) -> str:
                                          "DirectorRestore of the same backup: the director holds its database "
                                          "now, so that restore skips RestoreDatabase (no force needed) and "
                                          "uploads again (uploads are idempotent)", soft=True)
-    note = f", {skipped} without a source left as bbr restored them" if skipped else ""
+    if not_needed == len(items):
+        return (f"none of {len(items)} {kind}s uploaded: the director lacks none ({context.blobs_note}); "
+                "spec.reupload.when: Always uploads them anyway")
+    notes = [f"{skipped} without a source left as the restore brought them back" if skipped else "",
+             f"{not_needed} not needed" if not_needed else ""]
+    note = "".join(f", {n}" for n in notes if n)
     return f"{done} of {len(items)} {kind}s uploaded with --fix{note}"
 
 

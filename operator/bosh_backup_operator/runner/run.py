@@ -53,6 +53,7 @@ class Context:
     bbr: dict[str, Any] = field(default_factory=dict)
     manifest: dict[str, Any] | None = None
     expected: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    blobs_note: str = ""        # why the restored director does or does not lack its blobs
     soft_failures: list[StepFailed] = field(default_factory=list)
     tools: dict[str, str] = field(default_factory=dict)
 
