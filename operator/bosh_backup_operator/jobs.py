@@ -15,7 +15,6 @@ from .bosh import paths
 from .names import fit, label_value
 from .planning.plan import Plan
 
-RUNNER_ACCOUNT = "bosh-backup-runner"
 RUN_AS = 65532
 MANAGED_BY = {"app.kubernetes.io/managed-by": "bosh-backup-operator"}
 LABEL_KIND = f"{GROUP}/kind"
@@ -29,7 +28,6 @@ PLAN_ENV = "BOSH_BACKUP_PLAN"
 class RunnerConfig:
     """The operator's defaults for runner pods."""
     image: str = "bosh-backup-operator:0.1.0"
-    service_account: str = RUNNER_ACCOUNT
     grace_seconds: int = 120        # room for bbr backup-cleanup after SIGTERM
     backoff_limit: int = 2
     resources: dict[str, Any] = field(default_factory=lambda: {
@@ -144,7 +142,7 @@ def build_job(plan: Plan, settings: RunSettings | None, owner: dict[str, Any], *
         container["imagePullPolicy"] = pod["imagePullPolicy"]
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
-        "serviceAccountName": config.service_account,
+        "serviceAccountName": job_name(plan.kind, plan.name),   # its own, reaching this run only
         "terminationGracePeriodSeconds": config.grace_seconds,
         "securityContext": {"runAsNonRoot": True, "runAsUser": RUN_AS, "runAsGroup": RUN_AS, "fsGroup": RUN_AS,
                             "seccompProfile": {"type": "RuntimeDefault"}},

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from bosh_backup_operator.jobs import job_name
 from boshsim.k8s import API, backup, register, s3_storage, wait_phase
 
 NS = "leaks"
@@ -99,5 +100,21 @@ def test_no_secret_value_appears_anywhere(harness: Any, make_director: Any, s3: 
             body = client.get_object(Bucket=bucket, Key=key)["Body"].read().decode("latin-1")
             found += [f"{name} in the stored {key}" for name in hits(body, secrets)]
         assert found == [], "\n".join(found)
+
+        # each run's account reaches its own run only, and no Secret
+        def runner_can(*args: str) -> str:
+            account = f"system:serviceaccount:{NS}:{job_name('DirectorBackup', 'vault-1')}"
+            return str(harness.kubectl("auth", "can-i", *args, "-n", NS, f"--as={account}",
+                                       check=False).stdout.strip())
+        backups = "directorbackups.bosh-backup.dev"
+        assert runner_can("patch", f"{backups}/vault-1", "--subresource=status") == "yes"
+        assert runner_can("get", f"{backups}/vault-1") == "yes"
+        assert runner_can("patch", f"{backups}/vault-2", "--subresource=status") == "no"
+        assert runner_can("get", f"{backups}/vault-2") == "no"
+        assert runner_can("patch", f"{backups}/vault-1") == "no", "the spec is not the runner's to change"
+        assert runner_can("patch", "directorrestores.bosh-backup.dev/vault-r1", "--subresource=status") == "no"
+        for secret in ("vault-creds", "vault-ssh", "s3-keys"):   # the kubelet mounts them; the API gives none
+            assert runner_can("get", f"secrets/{secret}") == "no"
+        assert runner_can("list", "secrets") == "no"
     finally:
         fresh.stop()

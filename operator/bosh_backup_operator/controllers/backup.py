@@ -94,7 +94,7 @@ class BackupController(RunController):
             job_body = build_job(plan, None, runs.owner(backup), timeout_seconds=600, pod=spec.get("pod"),
                                  config=self.config.runner)
             job_body["metadata"]["name"] = name
-            runs.ensure_runner_account(self.kube, meta["namespace"])
+            runs.ensure_run_account(self.kube, backup)
             self.kube.create(self.kube.batch(meta["namespace"]), job_body)
             return False
         conditions = {c["type"]: c for c in (existing.get("status") or {}).get("conditions") or []

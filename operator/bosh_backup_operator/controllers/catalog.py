@@ -63,7 +63,7 @@ class CatalogController:
         if spec.get("suspend") or not self.due(catalog):
             return
         plan = plan_catalog(meta, spec, storage, self.config.tools)
-        runs.ensure_runner_account(self.kube, namespace)
+        runs.ensure_run_account(self.kube, catalog)
         body = build_job(plan, None, runs.owner(catalog), timeout_seconds=LISTING_TIMEOUT_SECONDS,
                          pod=spec.get("pod"), config=self.config.runner)
         body["spec"]["backoffLimit"] = 0   # the next listing is the retry

@@ -157,7 +157,7 @@ class RunController:
                            [condition("Running", False, "WaitingForDirector", message, generation=generation),
                             condition("Succeeded", None, "WaitingForDirector", message, generation=generation)])
             return "Pending"
-        runs.ensure_runner_account(self.kube, namespace)
+        runs.ensure_run_account(self.kube, run)
         job = build_job(plan, settings, runs.owner(run), timeout_seconds=duration_seconds(spec.get("timeout", "2h")),
                         pod=spec.get("pod"), config=self.config.runner)
         try:

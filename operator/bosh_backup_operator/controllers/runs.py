@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .. import API_VERSION
-from ..jobs import LABEL_KIND, LABEL_NAME, RUNNER_ACCOUNT
-from ..kube import Kube
+from .. import API_VERSION, GROUP
+from ..jobs import LABEL_KIND, LABEL_NAME, job_name
+from ..kube import PLURALS, Kube
 from ..lock import parse_holder
 from ..names import label_value
 
@@ -21,31 +21,32 @@ def owner(body: dict[str, Any]) -> dict[str, Any]:
             "uid": body["metadata"]["uid"]}
 
 
-_ACCOUNTS_MADE: set[str] = set()
-
-
-def ensure_runner_account(kube: Kube, namespace: str) -> None:
-    """The runner's ServiceAccount, bound to the bosh-backup-runner ClusterRole (deploy/):
-    it may read runs and write their status in this namespace, and nothing else.
-    Checked once per namespace per operator process."""
-    if namespace in _ACCOUNTS_MADE:
-        return
+def ensure_run_account(kube: Kube, run: dict[str, Any]) -> None:
+    """The ServiceAccount of one run's pods (named as its Job), with a Role that reaches that
+    one object: read it and write its status. Nothing else, and no Secret: the kubelet hands
+    the pod the ones its run references. Owned by the run, so they go with it."""
+    meta, kind = run["metadata"], run["kind"]
+    namespace, name = meta["namespace"], job_name(kind, meta["name"])
+    plural = PLURALS[kind]
+    labels = {"app.kubernetes.io/managed-by": "bosh-backup-operator"}
+    owned = {"name": name, "namespace": namespace, "labels": labels,
+             "ownerReferences": [{**owner(run), "controller": True, "blockOwnerDeletion": False}]}
+    rbac = "/apis/rbac.authorization.k8s.io/v1/namespaces/" + namespace
     objects: list[tuple[str, dict[str, Any]]] = [
-        (kube.core("serviceaccounts", namespace), {
-            "apiVersion": "v1", "kind": "ServiceAccount",
-            "metadata": {"name": RUNNER_ACCOUNT, "namespace": namespace,
-                         "labels": {"app.kubernetes.io/managed-by": "bosh-backup-operator"}}}),
-        (f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings", {
-            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-            "metadata": {"name": RUNNER_ACCOUNT, "namespace": namespace,
-                         "labels": {"app.kubernetes.io/managed-by": "bosh-backup-operator"}},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": RUNNER_ACCOUNT},
-            "subjects": [{"kind": "ServiceAccount", "name": RUNNER_ACCOUNT, "namespace": namespace}]}),
+        (kube.core("serviceaccounts", namespace), {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": owned}),
+        (f"{rbac}/roles", {
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": owned,
+            "rules": [{"apiGroups": [GROUP], "resources": [plural], "resourceNames": [meta["name"]],
+                       "verbs": ["get"]},
+                      {"apiGroups": [GROUP], "resources": [f"{plural}/status"], "resourceNames": [meta["name"]],
+                       "verbs": ["get", "patch", "update"]}]}),
+        (f"{rbac}/rolebindings", {
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": owned,
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}]}),
     ]
     for collection, body in objects:
-        if kube.get(f"{collection}/{RUNNER_ACCOUNT}") is None:
-            kube.create_if_absent(collection, body)
-    _ACCOUNTS_MADE.add(namespace)
+        kube.create_if_absent(collection, body)
 
 
 def holder_alive(kube: Kube, namespace: str) -> Callable[[str], bool]:
