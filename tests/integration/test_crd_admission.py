@@ -178,7 +178,7 @@ def test_kubectl_explain_teaches_the_api(harness: Any) -> None:
     resources = harness.kubectl("api-resources", "--categories=bosh-backup", "-o", "name").stdout
     assert sorted(resources.split()) == sorted([
         "directorbackups.bosh-backup.dev", "directorbackupschedules.bosh-backup.dev",
-        "directorrestores.bosh-backup.dev", "directors.bosh-backup.dev"])
+        "directorrestores.bosh-backup.dev", "directors.bosh-backup.dev", "directorbackupcatalogs.bosh-backup.dev"])
 
 
 def test_examples_are_valid(harness: Any) -> None:
