@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import os
 import shutil
 import statistics
 import sys
@@ -27,25 +26,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "operator")]
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "operator"), str(ROOT / "bench")]
+
+from proc import cpu_seconds, rss_mib  # noqa: E402
 
 from boshsim.k8s import API  # noqa: E402
 from harness.env import Harness  # noqa: E402
 from harness.rest import Rest  # noqa: E402
-
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def idle_cpu(pid: int, seconds: float) -> float:

@@ -24,6 +24,7 @@ from .jobs import ANNOTATION_RUN, LABEL_KIND, LABEL_NAME, MANAGED_BY
 from .names import label_value
 from .planning.schedule import SCHEDULE_ANNOTATION, SCHEDULE_LABEL
 from .status import condition, conditions_changed, merge_conditions
+from .waits import WaitQueue
 
 DIRECTORS = (GROUP, VERSION, "directors")
 BACKUPS = (GROUP, VERSION, "directorbackups")
@@ -32,6 +33,7 @@ SCHEDULES = (GROUP, VERSION, "directorbackupschedules")
 CATALOGS = (GROUP, VERSION, "directorbackupcatalogs")
 RECHECK_SECONDS = float(os.environ.get("BOSH_BACKUP_RECHECK_SECONDS", "30"))
 SAFETY_NET_SECONDS = float(os.environ.get("BOSH_BACKUP_SAFETY_NET_SECONDS", "10"))
+WAITING_SAFETY_NET_SECONDS = float(os.environ.get("BOSH_BACKUP_WAITING_SAFETY_NET_SECONDS", "60"))
 
 
 @kopf.on.login()
@@ -53,8 +55,9 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
 def controllers() -> dict[str, RunController]:
     peers: dict[str, RunController] = {}
     config = OperatorConfig.from_env()
-    BackupController(kube.api(), config, peers)
-    RestoreController(kube.api(), config, peers)
+    waits = WaitQueue()   # one queue per director, whatever the kind of run
+    BackupController(kube.api(), config, peers, waits)
+    RestoreController(kube.api(), config, peers, waits)
     return peers
 
 
@@ -130,6 +133,14 @@ def active(status: kopf.Status, **_: Any) -> bool:
     return status.get("phase") not in TERMINAL
 
 
+def waiting(status: kopf.Status, **_: Any) -> bool:
+    return status.get("phase") in (None, "", "Pending") and status.get("reason") == "WaitingForDirector"
+
+
+def under_way(status: kopf.Status, **_: Any) -> bool:
+    return active(status) and not waiting(status)
+
+
 @kopf.on.resume(*BACKUPS, when=active)
 @kopf.on.create(*BACKUPS)
 @kopf.on.update(*BACKUPS, field="spec.cancel")
@@ -137,10 +148,28 @@ def backup_changed(**kwargs: Any) -> None:
     backups().reconcile(kwargs["namespace"], kwargs["name"])
 
 
-@kopf.timer(*BACKUPS, interval=SAFETY_NET_SECONDS, when=active)
+@kopf.timer(*BACKUPS, interval=SAFETY_NET_SECONDS, when=under_way)
 def backup_safety_net(**kwargs: Any) -> None:
-    """Waiting for the director lock, or a missed Job event: look again now and then."""
+    """A missed Job event: look again now and then."""
     backups().reconcile(kwargs["namespace"], kwargs["name"])
+
+
+@kopf.timer(*BACKUPS, interval=WAITING_SAFETY_NET_SECONDS, when=waiting)
+def backup_waiting(**kwargs: Any) -> None:
+    """A waiting run is woken when the run before it ends; this is in case that was missed.
+    One queued behind another only looks now and then: hundreds may wait."""
+    if not backups().waits.skip_tick(("DirectorBackup", kwargs["namespace"], kwargs["name"])):
+        backups().reconcile(kwargs["namespace"], kwargs["name"])
+
+
+@kopf.on.event(*BACKUPS)
+@kopf.on.event(*RESTORES)
+def run_gone(**kwargs: Any) -> None:
+    """A run deleted while it waited gives up its place in the queue."""
+    body = kwargs["body"]
+    if kwargs["type"] == "DELETED" and kwargs["namespace"]:
+        controllers()[body["kind"]].forget(kwargs["namespace"], kwargs["name"],
+                                           body["spec"]["directorRef"]["name"])
 
 
 @kopf.on.resume(*RESTORES, when=active)
@@ -150,9 +179,16 @@ def restore_changed(**kwargs: Any) -> None:
     controllers()["DirectorRestore"].reconcile(kwargs["namespace"], kwargs["name"])
 
 
-@kopf.timer(*RESTORES, interval=SAFETY_NET_SECONDS, when=active)
+@kopf.timer(*RESTORES, interval=SAFETY_NET_SECONDS, when=under_way)
 def restore_safety_net(**kwargs: Any) -> None:
     controllers()["DirectorRestore"].reconcile(kwargs["namespace"], kwargs["name"])
+
+
+@kopf.timer(*RESTORES, interval=WAITING_SAFETY_NET_SECONDS, when=waiting)
+def restore_waiting(**kwargs: Any) -> None:
+    restores = controllers()["DirectorRestore"]
+    if not restores.waits.skip_tick(("DirectorRestore", kwargs["namespace"], kwargs["name"])):
+        restores.reconcile(kwargs["namespace"], kwargs["name"])
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=MANAGED_BY)

@@ -24,6 +24,7 @@ from ..outcome import Outcome, job_outcome, stuck_reason
 from ..planning.catalog import imported
 from ..planning.plan import Plan
 from ..status import condition, merge_conditions, now_iso
+from ..waits import Waiter, WaitQueue
 from . import runs
 from .runs import TERMINAL
 
@@ -51,10 +52,12 @@ class RunController:
     kind = ""
     require_artifact = False
     cancel_cleanup = "it runs its cleanup before it ends"
-    def __init__(self, kube: Kube, config: OperatorConfig, peers: dict[str, RunController] | None = None):
+    def __init__(self, kube: Kube, config: OperatorConfig, peers: dict[str, RunController] | None = None,
+                 waits: WaitQueue | None = None):
         self.kube, self.config = kube, config
         self.peers = peers if peers is not None else {}  # every kind's controller, to wake waiting runs
         self.peers[self.kind] = self
+        self.waits = waits if waits is not None else WaitQueue()   # shared by the peers
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._guard = threading.Lock()
 
@@ -89,8 +92,20 @@ class RunController:
                                   "cannot go on with it. Check the operator's rights (deploy/ RBAC) and the names "
                                   "this run uses, then create a new " + self.kind, holding_lock=True)
         if phase in TERMINAL:  # the director is free: let the next run in
-            runs.kick_waiters(self.kube, namespace, run["spec"]["directorRef"]["name"],
-                              {kind: peer.reconcile for kind, peer in self.peers.items()})
+            self.waits.remove((self.kind, namespace, name))
+            self.wake_next(namespace, name, run["spec"]["directorRef"]["name"])
+
+    def wake_next(self, namespace: str, name: str, director: str) -> None:
+        """The first waiting run of each queue this run held up; all of its Director's
+        waiting runs when memory knows nothing (each then finds its place)."""
+        heads = self.waits.released((self.kind, namespace, name), namespace, director)
+        if heads is None:
+            if director:
+                runs.kick_waiters(self.kube, namespace, director,
+                                  {kind: peer.reconcile for kind, peer in self.peers.items()})
+            return
+        for head in heads:
+            self.peers[head.kind].reconcile(head.namespace, head.name)
 
     # -- status ------------------------------------------------------------------------------------
 
@@ -147,16 +162,19 @@ class RunController:
             return self.fail(run, prepared[0].reason, "; ".join(p.message for p in prepared))
         plan, settings = prepared
         keys = director_lock.director_keys(settings.url, settings.director_uuid)
+        me = Waiter(meta["creationTimestamp"], name, self.kind, namespace, settings.director, tuple(keys))
+        ahead = self.first_ahead(me)
+        if ahead:
+            self.waits.add(me)
+            return self.wait(run, f"waiting for its turn: runs of Director \"{settings.director}\" go one at a "
+                                  "time, in creation order, and older ones have not run yet")
         busy = director_lock.acquire(self.kube, self.lock_namespace(run), keys, self.holder(run),
                                      runs.holder_alive(self.kube, namespace))
         if busy:
-            message = (f"waiting for {director_lock.describe_holder(busy)} to finish: one run at a time on the "
-                       f'BOSH director at {settings.url} (Director "{settings.director}")')
-            if (run.get("status") or {}).get("message") != message:
-                self.write(run, {"phase": "Pending", "reason": "WaitingForDirector", "message": message},
-                           [condition("Running", False, "WaitingForDirector", message, generation=generation),
-                            condition("Succeeded", None, "WaitingForDirector", message, generation=generation)])
-            return "Pending"
+            self.waits.add(me)
+            return self.wait(run, f"waiting for {director_lock.describe_holder(busy)} to finish: one run at a time "
+                                  f'on the BOSH director at {settings.url} (Director "{settings.director}")')
+        self.waits.holding(me.key, me.keys)
         runs.ensure_run_account(self.kube, run)
         job = build_job(plan, settings, runs.owner(run), timeout_seconds=duration_seconds(spec.get("timeout", "2h")),
                         pod=spec.get("pod"), config=self.config.runner)
@@ -181,6 +199,49 @@ class RunController:
         self.kube.event(run, "Normal", "Started", f"Job {job['metadata']['name']}: {message}")
         log.info("%s %s/%s started: %s", self.kind, namespace, name, message)
         return "Running"
+
+    def wait(self, run: dict[str, Any], message: str) -> str:
+        if (run.get("status") or {}).get("message") != message:
+            generation = run["metadata"].get("generation")
+            self.write(run, {"phase": "Pending", "reason": "WaitingForDirector", "message": message},
+                       [condition("Running", False, "WaitingForDirector", message, generation=generation),
+                        condition("Succeeded", None, "WaitingForDirector", message, generation=generation)])
+        return "Pending"
+
+    def first_ahead(self, me: Waiter) -> Waiter | None:
+        """The run queued before this one, checked against the API: a place in memory may be
+        held by a run that has ended or gone."""
+        while ahead := self.waits.ahead_of(me):
+            body = self.kube.get(self.kube.custom(ahead.kind, ahead.namespace, ahead.name))
+            if body is not None and not body["metadata"].get("deletionTimestamp") and \
+                    (body.get("status") or {}).get("phase") in (None, "", "Pending") and not body["spec"].get("cancel"):
+                return ahead
+            self.waits.remove(ahead.key)
+        return self.older_waiting(me)
+
+    def forget(self, namespace: str, name: str, director: str) -> None:
+        """The run is gone (deleted): the next in its queue goes."""
+        self.waits.remove((self.kind, namespace, name))
+        self.wake_next(namespace, name, director)
+
+    def older_waiting(self, me: Waiter) -> Waiter | None:
+        """An older run of the same Director that has not started, as the API lists them: the
+        queue in memory is empty after a restart until each run has been looked at."""
+        older = []
+        for kind in self.peers:
+            listing = self.kube.get(self.kube.custom(kind, me.namespace)) or {}
+            for body in listing.get("items", []):
+                meta, status = body["metadata"], body.get("status") or {}
+                if body["spec"]["directorRef"]["name"] != me.director or meta.get("deletionTimestamp") \
+                        or body["spec"].get("cancel") or status.get("phase") not in (None, "", "Pending") \
+                        or imported(body):
+                    continue
+                other = Waiter(meta["creationTimestamp"], meta["name"], kind, me.namespace, me.director, me.keys)
+                if other < me and other.key != me.key:
+                    older.append(other)
+        for other in older:
+            self.waits.add(other)   # each will look for itself; meanwhile they hold their places
+        return min(older) if older else None
 
     # -- Running: follow the Job -----------------------------------------------------------------------
 
