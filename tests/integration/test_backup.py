@@ -397,11 +397,11 @@ def test_a_run_whose_job_vanished_fails(harness: Any, ns: str, make_director: An
 
 def test_artifact_corrupted_in_flight_is_never_marked_succeeded(harness: Any, ns: str, make_director: Any,
                                                                   s3: Any) -> None:
-    from harness.corrupting_proxy import CorruptingProxy
+    from harness.fault_proxy import S3FaultProxy
 
     director, _ = make_director()
     bucket = s3.bucket("flaky-network")
-    proxy = CorruptingProxy(s3.port)
+    proxy = S3FaultProxy(s3.port, corrupt=True)
     try:
         storage = s3_storage(harness, s3, ns, bucket)
         storage["s3"]["endpoint"] = proxy.endpoint

@@ -79,6 +79,9 @@ class FileSlice(io.RawIOBase):
         super().close()
 
 
+RETRIES = 6
+
+
 def client_for(spec: dict[str, Any]) -> Any:
     import boto3
     from botocore.config import Config
@@ -86,7 +89,8 @@ def client_for(spec: dict[str, Any]) -> Any:
     # In flight, every upload carries a CRC32 the server checks (cheap, unlike signing each
     # payload's SHA-256 as botocore otherwise does over plain HTTP); the sha256 read-back in
     # verify() is what proves the stored artifact.
-    config = Config(region_name=spec.get("region", "us-east-1"), retries={"max_attempts": 3, "mode": "standard"},
+    # a busy S3 (503 SlowDown) or one that restarts gets several tries, with exponential backoff
+    config = Config(region_name=spec.get("region", "us-east-1"), retries={"max_attempts": RETRIES, "mode": "standard"},
                     s3={"addressing_style": "path" if spec.get("forcePathStyle") else "auto",
                         "payload_signing_enabled": False},
                     max_pool_connections=IN_FLIGHT + 2, connect_timeout=10, read_timeout=120,
@@ -111,7 +115,15 @@ def storage_error(error: Exception, bucket: str, what: str) -> StorageError:
         if code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"):
             return StorageError("StorageAccessDenied", f"{what}: {code}: check the keys in the secret of "
                                                        "spec.storage.s3.credentialsSecretRef")
-        return StorageError("StorageFailed", f"{what}: {code}: {error.response.get('Error', {}).get('Message', '')}")
+        meta = error.response.get("ResponseMetadata", {})
+        status, tries = int(meta.get("HTTPStatusCode") or 0), int(meta.get("RetryAttempts") or 0) + 1
+        message = error.response.get("Error", {}).get("Message", "")
+        if status >= 500:
+            answer = f"{status} ({message})" if code == str(status) else f"{status} {code} ({message})"
+            return StorageError("StorageUnavailable", f"{what}: the S3 server answered {answer} "
+                                                      f"to each of {tries} tries, with backoff between them: check "
+                                                      "the S3 service, then back up again (nothing was published)")
+        return StorageError("StorageFailed", f"{what}: {code}: {message}")
     if isinstance(error, SSLError):
         return StorageError("StorageTlsError", f"{what}: TLS verification failed; set spec.storage.s3.caCert")
     if isinstance(error, EndpointConnectionError):
