@@ -67,6 +67,7 @@ class Process:
     name: str
     popen: subprocess.Popen[bytes]
     log: Path
+    argv: list[str] = field(default_factory=list)
 
     def alive(self) -> bool:
         return self.popen.poll() is None
@@ -262,8 +263,20 @@ class ControlPlane:
     def _start(self, name: str, argv: list[str]) -> Process:
         argv = [str(self.bin_dir / argv[0]), *argv[1:]]
         process = start_process(name, argv, self.logs / f"{name}.log")
+        process.argv = argv
         self.processes.append(process)
         return process
+
+    def outage(self, name: str, seconds: float) -> None:
+        """Stops one of the control plane's processes (etcd, kube-apiserver, ...), keeping its
+        data, and starts it again after `seconds`; returns once the API answers again."""
+        index, process = next((i, p) for i, p in enumerate(self.processes) if p.name == name)
+        process.stop()
+        time.sleep(seconds)
+        again = start_process(name, process.argv, process.log)
+        again.argv = process.argv
+        self.processes[index] = again
+        wait_for(f"{name} back", lambda: self._readyz() or self._died(again), timeout=120, interval=0.5)
 
     @staticmethod
     def _died(process: Process) -> bool:
