@@ -41,8 +41,8 @@ def phases(harness: Harness, namespaces: list[str]) -> dict[tuple[str, str], dic
     out = {}
     for ns in namespaces:
         for body in harness.admin.get(f"/apis/{API}/namespaces/{ns}/directorbackups")["items"]:
-            out[(ns, body["metadata"]["name"])] = {"director": body["spec"]["directorRef"]["name"],
-                                                    **(body.get("status") or {})}
+            out[(ns, body["metadata"]["name"])] = {**(body.get("status") or {}),
+                                                    "directorRef": body["spec"]["directorRef"]["name"]}
     return out
 
 
@@ -52,7 +52,7 @@ def overlaps(runs: dict[tuple[str, str], dict[str, str]]) -> list[str]:
     found = []
     by_director: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
     for (ns, name), status in runs.items():
-        by_director.setdefault((ns, status["director"]), []).append(
+        by_director.setdefault((ns, status["directorRef"]), []).append(
             (status.get("startTime", ""), status.get("completionTime", ""), name))
     for spans in by_director.values():
         spans.sort()
