@@ -459,3 +459,53 @@ def test_plain_bbr_artifacts_restore_as_a_folder_and_as_a_tar(harness: Any, ns: 
         assert director.snapshot() == untouched
     finally:
         director.stop()
+
+
+def test_a_release_upload_cut_half_way_is_named_and_a_second_restore_finishes(
+        harness: Any, ns: str, make_director: Any, artifacts: Any) -> None:
+    """The mirror drops the connection half-way through one release: the restore names
+    exactly that one as left, and a second DirectorRestore with the source fixed finishes."""
+    import http.server
+    import threading
+
+    director, before = backed_up(harness, make_director, "pi")
+    fresh = disaster(director, harness)
+    tarball = artifacts.folder / "postgres-48.tgz"
+
+    class HalfServer(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:   # promises the whole file, sends half, hangs up
+            data = tarball.read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data[:len(data) // 2])
+            self.close_connection = True
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    half = http.server.ThreadingHTTPServer(("127.0.0.1", 0), HalfServer)
+    threading.Thread(target=half.serve_forever, daemon=True).start()
+    cut = {"kind": "Release", "name": "postgres", "version": "48",
+           "url": f"http://127.0.0.1:{half.server_address[1]}/postgres-48.tgz"}
+    try:
+        body = restore("pi-r1", "pi", {"backupRef": {"name": "pi-1"}}, artifacts)
+        body["spec"]["reupload"].update(when="Always", sources=[cut])
+        harness.apply(body)
+        status = failed_restore(harness, "pi-r1")
+        assert status["reason"] == "UploadFailed"
+        assert len(status["failing"]) == 1 and status["failing"][0].startswith(
+            f"release postgres/48 from {cut['url']} (spec.reupload.sources)"), status["failing"]
+        assert sorted(status["uploaded"]) == sorted(
+            [f"stemcell:{s['name']}/{s['version']}" for s in before["stemcells"]]
+            + [f"release:{r['name']}/{r['version']}" for r in before["releases"] if r["name"] != "postgres"])
+        second = restore("pi-r2", "pi", {"backupRef": {"name": "pi-1"}}, artifacts)
+        second["spec"]["reupload"]["when"] = "Always"
+        harness.apply(second)
+        done = restored(harness, "pi-r2")
+        assert done["phase"] == "Succeeded", json.dumps(done, indent=1)
+        assert done["databaseInPlace"] is True
+        assert fresh.snapshot() == before
+    finally:
+        half.shutdown()
+        fresh.stop()
