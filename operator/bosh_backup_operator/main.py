@@ -123,8 +123,11 @@ def catalog_changed(**kwargs: Any) -> None:
 
 @kopf.timer(*CATALOGS, interval=SAFETY_NET_SECONDS)
 def catalog_tick(**kwargs: Any) -> None:
-    """Listings fall due, and their Jobs end: look now and then (a Job's end also wakes it)."""
-    catalogs().reconcile(kwargs["namespace"], kwargs["name"])
+    """Listings fall due, and their Jobs end (a Job's end also wakes it). Between listings a
+    catalog costs no request: every Director has one."""
+    body = dict(kwargs["body"])
+    if (body.get("status") or {}).get("jobName") or catalogs().due(body):
+        catalogs().reconcile(kwargs["namespace"], kwargs["name"])
 
 
 # -- DirectorBackup --------------------------------------------------------------------------------

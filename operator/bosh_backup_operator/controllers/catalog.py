@@ -3,7 +3,6 @@ has no DirectorBackup (Velero's backup sync, for director backups)."""
 
 from __future__ import annotations
 
-import datetime
 import logging
 import threading
 from typing import Any
@@ -22,14 +21,11 @@ from ..planning.catalog import (
 from ..status import condition, merge_conditions, now_iso
 from ..storage import location_of
 from . import runs
+from .run import seconds_between
 
 log = logging.getLogger("bosh-backup")
 KIND = "DirectorBackupCatalog"
 LISTING_TIMEOUT_SECONDS = 900
-
-
-def _parse(stamp: str) -> datetime.datetime:
-    return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
 
 
 class CatalogController:
@@ -62,7 +58,7 @@ class CatalogController:
             return
         if spec.get("suspend") or not self.due(catalog):
             return
-        plan = plan_catalog(meta, spec, storage, self.config.tools)
+        plan = plan_catalog(meta, spec, storage)
         runs.ensure_run_account(self.kube, catalog)
         body = build_job(plan, None, runs.owner(catalog), timeout_seconds=LISTING_TIMEOUT_SECONDS,
                          pod=spec.get("pod"), config=self.config.runner)
@@ -96,7 +92,7 @@ class CatalogController:
         if request and request != status.get("lastSyncRequest", ""):
             return True
         interval = int(catalog["spec"].get("intervalSeconds", 300))
-        return (datetime.datetime.now(datetime.UTC) - _parse(last)).total_seconds() >= interval
+        return seconds_between(last, now_iso()) >= interval
 
     def follow(self, catalog: dict[str, Any], job: dict[str, Any], storage: dict[str, Any]) -> None:
         namespace = catalog["metadata"]["namespace"]
@@ -132,7 +128,7 @@ class CatalogController:
                 if error.status != 409:
                     raise
                 continue   # made meanwhile (a run finishing): the next listing sees it
-            generation = 1
+            generation = made["metadata"].get("generation")
             self.kube.patch_status("DirectorBackup", namespace, body["metadata"]["name"], {
                 **backup_status, "observedGeneration": generation, "conditions": [
                     condition("Succeeded", True, "Imported", backup_status["message"], generation=generation),

@@ -44,6 +44,13 @@ def duration_text(seconds: float) -> str:
     return (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes or hours else "") + f"{secs}s"
 
 
+def not_started(run: dict[str, Any]) -> bool:
+    """A run that still waits to start: not under way or ended, not cancelled or going, and
+    not an imported backup (which never runs)."""
+    return (run.get("status") or {}).get("phase") in (None, "", "Pending") and not run["spec"].get("cancel") \
+        and not run["metadata"].get("deletionTimestamp") and not imported(run)
+
+
 # refusals that no retry changes: a malformed or invalid object, or rights the operator lacks
 PERMANENT_API_ERRORS = (400, 403, 422)
 
@@ -213,8 +220,7 @@ class RunController:
         held by a run that has ended or gone."""
         while ahead := self.waits.ahead_of(me):
             body = self.kube.get(self.kube.custom(ahead.kind, ahead.namespace, ahead.name))
-            if body is not None and not body["metadata"].get("deletionTimestamp") and \
-                    (body.get("status") or {}).get("phase") in (None, "", "Pending") and not body["spec"].get("cancel"):
+            if body is not None and not_started(body):
                 return ahead
             self.waits.remove(ahead.key)
         return self.older_waiting(me)
@@ -231,10 +237,8 @@ class RunController:
         for kind in self.peers:
             listing = self.kube.get(self.kube.custom(kind, me.namespace)) or {}
             for body in listing.get("items", []):
-                meta, status = body["metadata"], body.get("status") or {}
-                if body["spec"]["directorRef"]["name"] != me.director or meta.get("deletionTimestamp") \
-                        or body["spec"].get("cancel") or status.get("phase") not in (None, "", "Pending") \
-                        or imported(body):
+                meta = body["metadata"]
+                if body["spec"]["directorRef"]["name"] != me.director or not not_started(body):
                     continue
                 other = Waiter(meta["creationTimestamp"], meta["name"], kind, me.namespace, me.director, me.keys)
                 if other < me and other.key != me.key:

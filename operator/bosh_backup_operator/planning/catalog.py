@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import GROUP, VERSION
-from ..bosh.commands import Tools
 from ..names import fit, label_value
 from ..status import human_size
 from ..storage import location_of
@@ -35,7 +34,7 @@ def catalog_folder(spec: dict[str, Any], storage: dict[str, Any], namespace: str
     return spec.get("path") or director_folder(storage, namespace, spec["directorRef"]["name"])
 
 
-def plan_catalog(meta: dict[str, Any], spec: dict[str, Any], storage: dict[str, Any], tools: Tools) -> Plan:
+def plan_catalog(meta: dict[str, Any], spec: dict[str, Any], storage: dict[str, Any]) -> Plan:
     folder = catalog_folder(spec, storage, meta["namespace"])
     step = Step("ListArtifacts", "list-artifacts", f"list {location_of(storage, folder)} and read each manifest",
                 options={"weight": 1})

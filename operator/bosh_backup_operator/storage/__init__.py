@@ -16,6 +16,7 @@ from typing import Any, BinaryIO, Protocol
 
 CHUNK = 1 << 20
 MANIFEST = "manifest.json"
+STAGING_SUFFIX = ".partial"   # a claim folder being written, renamed to its path when whole
 
 Progress = Callable[[int], None]   # called with bytes just transferred
 

@@ -13,9 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
-from . import MANIFEST
-
-PARTIAL = ".partial"   # a claim folder still being written (storage/pvc.py)
+from . import MANIFEST, STAGING_SUFFIX
 
 
 @dataclass(frozen=True)
@@ -25,10 +23,6 @@ class Found:
     size: int          # bytes of every file in it
     files: int
     reason: str = ""   # for incomplete ones: why it cannot be restored
-
-    @property
-    def complete(self) -> bool:
-        return self.form != "incomplete"
 
     def as_status(self) -> dict[str, Any]:
         out = asdict(self)
@@ -51,7 +45,7 @@ def find_artifacts(files: list[tuple[str, int]]) -> list[Found]:
         folder, base = str(PurePosixPath(name).parent), PurePosixPath(name).name
         folder = "" if folder == "." else folder
         if not folder or any(parent in roots for parent in _parents(name)[:-1]) or folder in roots \
-                or PurePosixPath(name).parts[0].endswith(PARTIAL):
+                or PurePosixPath(name).parts[0].endswith(STAGING_SUFFIX):
             continue
         if base == MANIFEST:
             roots[folder] = "operator"
@@ -81,7 +75,7 @@ def find_artifacts(files: list[tuple[str, int]]) -> list[Found]:
 
 
 def incomplete_reason(top: str, names: set[str]) -> str:
-    if top.endswith(PARTIAL):
+    if top.endswith(STAGING_SUFFIX):
         return (f"{top} is a backup still being written, or one whose run was stopped before it published "
                 "manifest.json")
     if any(name.endswith(".tar") for name in names if name.startswith(f"{top}/")):

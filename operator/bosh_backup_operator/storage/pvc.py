@@ -16,6 +16,7 @@ from typing import Any
 from ..bosh import paths
 from . import (
     MANIFEST,
+    STAGING_SUFFIX,
     ChecksumMismatch,
     Progress,
     StorageError,
@@ -41,7 +42,7 @@ class PvcStore:
     def __init__(self, claim: str, path: str, root: Path | None = None):
         self.root = root or Path(os.environ.get("BOSH_BACKUP_STORAGE_ROOT", paths.STORAGE))
         self.final = inside(self.root, path)
-        self.staging = inside(self.root, f"{path}.partial")
+        self.staging = inside(self.root, f"{path}{STAGING_SUFFIX}")
         self.location = location_of({"pvc": {"claimName": claim}}, path)
 
     def _check_root(self) -> None:
