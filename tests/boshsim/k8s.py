@@ -119,6 +119,20 @@ def run_jobs(harness: Any, namespace: str, name: str) -> list[str]:
     return sorted(job["metadata"]["name"] for job in listing["items"])
 
 
+def leases_held_by(harness: Any, namespace: str, name: str) -> list[str]:
+    """The director Leases a run (of any kind) of namespace/name still holds."""
+    leases = harness.admin.get("/apis/coordination.k8s.io/v1/namespaces/bosh-backup-system/leases")["items"]
+    return [lease["metadata"]["name"] for lease in leases
+            if (lease.get("spec") or {}).get("holderIdentity", "").endswith(f"/{namespace}/{name}")]
+
+
+def wait_recorded_success(harness: Any, namespace: str, director: str, backup: str) -> None:
+    """Until the Director's status names `backup` as its last successful one (written just
+    after the backup's own phase)."""
+    wait_for(f"Director {director} to record {backup}", lambda: (get(harness, "Director", namespace, director)[
+        "status"].get("lastSuccessfulBackup") or {}).get("name") == backup, timeout=30)
+
+
 def events(harness: Any, namespace: str, name: str) -> list[dict[str, Any]]:
     listing = harness.admin.get(f"/api/v1/namespaces/{namespace}/events",
                                 fieldSelector=f"involvedObject.name={name}")

@@ -136,6 +136,13 @@ class Harness:
             self.operator.stop()
             self.operator = None
 
+    def kill_operator(self) -> None:
+        """SIGKILL, as an OOM kill or a node crash ends it: no handler runs."""
+        if self.operator:
+            os.killpg(self.operator.popen.pid, signal.SIGKILL)
+            self.operator.popen.wait()
+            self.operator = None
+
     # -- conveniences for tests and people ---------------------------------------
 
     def kubectl(self, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:

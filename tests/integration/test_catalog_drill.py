@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -48,12 +47,6 @@ def disaster(director: SimulatedDirector, harness: Any, tag: str) -> SimulatedDi
     return fresh
 
 
-def kill_operator(harness: Any) -> None:
-    os.killpg(harness.operator.popen.pid, signal.SIGKILL)
-    harness.operator.popen.wait()
-    harness.operator = None
-
-
 def test_the_drill_ends_with_the_director_back(harness: Any, make_director: Any, s3: Any, sim_bin: Path) -> None:
     harness.create_namespace(NS)
     storage = s3_storage(harness, s3, NS, s3.bucket("drill"))
@@ -69,7 +62,7 @@ def test_the_drill_ends_with_the_director_back(harness: Any, make_director: Any,
     name = wait_for("the schedule's backup", lambda: (get(harness, "DirectorBackupSchedule", NS, "nightly").get(
         "status") or {}).get("lastBackup", {}).get("name"), timeout=60)
     wait_for_step(harness, "DirectorBackup", NS, name, "Store", timeout=240)
-    kill_operator(harness)   # mid-upload: the runner pod goes on without it
+    harness.kill_operator()   # mid-upload: the runner pod goes on without it
     harness.start_operator()
     status = wait_phase(harness, "DirectorBackup", NS, name, timeout=240)["status"]
     assert status["phase"] == "Succeeded", json.dumps(status, indent=1)

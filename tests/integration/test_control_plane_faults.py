@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from boshsim.k8s import backup, get, register, run_jobs, wait_for_step, wait_phase
-from harness.cluster import wait_for
+from boshsim.k8s import backup, leases_held_by, register, run_jobs, wait_for_step, wait_phase, wait_recorded_success
 
 NS = "cluster-faults"
 
@@ -46,10 +45,8 @@ def test_a_backup_outlives_the_cluster_misbehaving(harness: Any, ns: str, make_d
     assert status["phase"] == "Succeeded", json.dumps(status, indent=1)
     assert any(f["name"] == "manifest.json" for f in status["artifact"]["files"])
     assert len(run_jobs(harness, NS, f"{name}-1")) == 1
-    leases = harness.admin.get("/apis/coordination.k8s.io/v1/namespaces/bosh-backup-system/leases")["items"]
-    assert not [lease for lease in leases if lease["spec"].get("holderIdentity", "").endswith(f"/{name}-1")]
+    assert leases_held_by(harness, NS, f"{name}-1") == []
     assert not director.state.workers_stopped()
     harness.apply(backup(f"{name}-2", NS, name))
     assert wait_phase(harness, "DirectorBackup", NS, f"{name}-2", timeout=240)["status"]["phase"] == "Succeeded"
-    wait_for("the Director's record of it", lambda: (get(harness, "Director", NS, name)["status"].get(
-        "lastSuccessfulBackup") or {}).get("name") == f"{name}-2", timeout=30)
+    wait_recorded_success(harness, NS, name, f"{name}-2")

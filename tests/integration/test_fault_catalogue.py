@@ -8,8 +8,6 @@ Lease held, and the next run on that director succeeds)."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +16,7 @@ from typing import Any
 import pytest
 
 from boshsim.fixtures import SimulatedDirector, seed
-from boshsim.k8s import API, backup, get, register, run_jobs, wait_phase
+from boshsim.k8s import API, backup, get, leases_held_by, register, run_jobs, wait_phase
 from harness.cluster import wait_for
 
 NS = "faults"
@@ -33,10 +31,10 @@ def ns(harness: Any) -> str:
     return str(harness.create_namespace(NS))
 
 
-def sigkill_operator(harness: Any) -> None:
-    os.killpg(harness.operator.popen.pid, signal.SIGKILL)
-    harness.operator.popen.wait()
-    harness.operator = None
+def killed_and_restarted(harness: Any) -> None:
+    harness.kill_operator()
+    time.sleep(1)
+    harness.start_operator()
 
 
 def reached(harness: Any, kind: str, name: str, step: str) -> bool:
@@ -46,15 +44,9 @@ def reached(harness: Any, kind: str, name: str, step: str) -> bool:
     return any(s["name"] == step and s["state"] in ("Running", "Succeeded", "Failed") for s in steps)
 
 
-def leases_held_by(harness: Any, name: str) -> list[str]:
-    leases = harness.admin.get("/apis/coordination.k8s.io/v1/namespaces/bosh-backup-system/leases")["items"]
-    return [lease["metadata"]["name"] for lease in leases
-            if (lease.get("spec") or {}).get("holderIdentity", "").endswith(f"/{NS}/{name}")]
-
-
 def nothing_stuck(harness: Any, director: SimulatedDirector, kind: str, name: str) -> None:
     assert len(run_jobs(harness, NS, name)) == 1, "one Job: the restarted operator adopted it"
-    assert leases_held_by(harness, name) == []
+    assert leases_held_by(harness, NS, name) == []
     assert not director.state.workers_stopped(), "bbr's unlock ran: the director's workers run"
 
 
@@ -71,8 +63,9 @@ def test_backup_survives_the_operator_killed(harness: Any, ns: str, make_directo
     director.set_faults(slow_seconds=0.2, bbr_backup_seconds=2)   # room to land inside each step
     run = f"{name}-1"
     if point == "before its Job exists":
-        sigkill_operator(harness)
+        harness.kill_operator()
         harness.apply(backup(run, NS, name))
+        harness.start_operator()
     else:
         harness.apply(backup(run, NS, name))
         if point in BACKUP_STEPS:
@@ -82,9 +75,7 @@ def test_backup_survives_the_operator_killed(harness: Any, ns: str, make_directo
             claim = Path(harness.node_root) / "pvcs" / NS / "backups"
             wait_for(f"{run}'s manifest.json", lambda: manifest_published(claim, run), timeout=180, interval=0.02)
             assert get(harness, "DirectorBackup", NS, run)["status"]["phase"] == "Running"
-        sigkill_operator(harness)
-    time.sleep(1)
-    harness.start_operator()
+        killed_and_restarted(harness)
     director.set_faults()
     status = wait_phase(harness, "DirectorBackup", NS, run, timeout=240)["status"]
     assert status["phase"] == "Succeeded", json.dumps(status, indent=1)
@@ -124,9 +115,7 @@ def test_restore_survives_the_operator_killed(harness: Any, backed_up: Any, arti
                                 "reupload": reupload}})
         wait_for(f"{name} at {step}", lambda: reached(harness, "DirectorRestore", name, step), timeout=180,
                  interval=0.05)
-        sigkill_operator(harness)
-        time.sleep(1)
-        harness.start_operator()
+        killed_and_restarted(harness)
         fresh.set_faults()
         status = wait_phase(harness, "DirectorRestore", NS, name, timeout=300)["status"]
         assert status["phase"] == "Succeeded", json.dumps(status, indent=1)

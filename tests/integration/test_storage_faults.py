@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 
-from boshsim.k8s import backup, get, register, s3_storage, wait_for_step, wait_phase
-from harness.cluster import wait_for
+from boshsim.k8s import backup, register, s3_storage, wait_for_step, wait_phase, wait_recorded_success
 from harness.fault_proxy import S3FaultProxy
 
 NS = "storage-faults"
@@ -94,5 +93,4 @@ def test_the_s3_server_stopped_mid_upload_and_started_again(harness: Any, ns: st
         assert complete_artifacts(s3, bucket) == []
     harness.apply(backup("restarted-s3-2", NS, "restarted-s3"))
     assert wait_phase(harness, "DirectorBackup", NS, "restarted-s3-2", timeout=240)["status"]["phase"] == "Succeeded"
-    wait_for("the Director's record of it", lambda: (get(harness, "Director", NS, "restarted-s3")["status"].get(
-        "lastSuccessfulBackup") or {}).get("name") == "restarted-s3-2", timeout=30)
+    wait_recorded_success(harness, NS, "restarted-s3", "restarted-s3-2")
