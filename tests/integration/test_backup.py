@@ -12,6 +12,7 @@ import yaml
 
 from boshsim.k8s import STATE_FILE, backup, events, get, register, run_jobs, s3_storage, wait_for_step, wait_phase
 from harness.argocd import health
+from harness.cluster import wait_for
 
 NS = "backups"
 
@@ -210,7 +211,9 @@ def test_director_faults_fail_with_the_tools_words(harness: Any, ns: str, make_d
     assert failed_step["name"] == step
     assert words in failed_step["message"] and words in status["message"]
     assert status["message"].startswith(f"{step} failed: ")
-    bodies = [e for e in events(harness, ns, f"{name}-1") if e["type"] == "Warning"]
+    # the operator posts the Event just after it writes the phase: wait for it
+    bodies = wait_for(f"{name}-1's Warning event", lambda: [
+        e for e in events(harness, ns, f"{name}-1") if e["type"] == "Warning"], timeout=30)
     assert bodies and bodies[-1]["reason"] == reason
     if fault == "stale-lock":  # we did not clean up someone else's lock
         assert director.state.bbr_lock.exists()
