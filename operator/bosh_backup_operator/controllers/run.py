@@ -134,10 +134,11 @@ class RunController:
         start = (run.get("status") or {}).get("startTime")
         if start:
             status["duration"] = duration_text(seconds_between(start, stamp))
+        # the Event first: whoever sees the terminal phase can find the Event that explains it
+        self.kube.event(run, "Warning", reason, message)
         self.write(run, status, [
             condition("Succeeded", False, reason, message, generation=generation),
             condition("Running", False, reason, "the run ended", generation=generation)])
-        self.kube.event(run, "Warning", reason, message)
         metrics.RUNS.labels(self.kind, meta["namespace"], run["spec"]["directorRef"]["name"], "Failed").inc()
         runs.record_on_director(self.kube, run, "Failed", stamp)
         log.info("%s %s/%s failed: %s: %s", self.kind, meta["namespace"], meta["name"], reason, message)
@@ -314,9 +315,9 @@ class RunController:
         progress.update(percent=100, summary=f"{progress.get('stepCount', 0)}/{progress.get('stepCount', 0)} done")
         status["progress"] = progress
         generation = meta.get("generation")
+        self.kube.event(run, "Warning" if warned else "Normal", reason, message)   # before the phase, as in fail()
         self.write(run, status, [condition("Succeeded", True, reason, message, generation=generation),
                                     condition("Running", False, reason, "the run ended", generation=generation)])
-        self.kube.event(run, "Warning" if warned else "Normal", reason, message)
         metrics.RUNS.labels(self.kind, namespace, director, "Succeeded").inc()
         metrics.DURATION.labels(self.kind).observe(seconds_between(start, stamp))
         self.after_success(run, outcome, stamp)
@@ -352,11 +353,11 @@ class RunController:
         had_run = bool((run.get("status") or {}).get("jobName"))
         message = ("cancelled by spec.cancel: the runner pod was stopped and ran its cleanup"
                    if had_run else "cancelled by spec.cancel before it started")
+        self.kube.event(run, "Normal", "Cancelled", message)   # before the phase, as in fail()
         self.write(run, {"phase": "Cancelled", "reason": "Cancelled", "message": message,
                             "completionTime": now_iso()},
                    [condition("Succeeded", False, "Cancelled", message, generation=generation),
                     condition("Running", False, "Cancelled", message, generation=generation)])
-        self.kube.event(run, "Normal", "Cancelled", message)
         metrics.RUNS.labels(self.kind, run["metadata"]["namespace"], run["spec"]["directorRef"]["name"],
                             "Cancelled").inc()
         return "Cancelled"
