@@ -163,6 +163,12 @@ class S3Store:
         self._call(f"bucket {self.bucket}", self.client.head_bucket, Bucket=self.bucket)
         self._call("removing an earlier manifest", self.client.delete_object, Bucket=self.bucket,
                    Key=self.key(MANIFEST))
+        # a pod killed mid-upload (OOM, node lost) leaves its parts behind, billed until aborted
+        listing = self._call("listing unfinished uploads", self.client.list_multipart_uploads, Bucket=self.bucket,
+                             Prefix=f"{self.prefix}/")
+        for upload in listing.get("Uploads") or []:
+            with contextlib.suppress(Exception):
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"])
 
     def put(self, name: str, source: Path, progress: Progress | None = None) -> StoredFile:
         size = source.stat().st_size
