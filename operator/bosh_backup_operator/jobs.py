@@ -22,6 +22,7 @@ LABEL_NAME = f"{GROUP}/name"
 LABEL_DIRECTOR = f"{GROUP}/director"
 ANNOTATION_RUN = f"{GROUP}/run-name"
 PLAN_ENV = "BOSH_BACKUP_PLAN"
+SCRATCH_LIMIT_ENV = "BOSH_BACKUP_SCRATCH_LIMIT"   # the work volume's sizeLimit, for the runner's own check
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,11 @@ def build_job(plan: Plan, settings: RunSettings | None, owner: dict[str, Any], *
     annotations = {ANNOTATION_RUN: plan.name}  # the run's whole name, which a label may not hold
     env: list[dict[str, Any]] = [{"name": PLAN_ENV, "value": plan.to_json()}, {"name": "HOME", "value": paths.WORK},
                                  {"name": "TMPDIR", "value": paths.TMP}]
-    volumes: list[dict[str, Any]] = [{"name": "work", "emptyDir": {}}, {"name": "tmp", "emptyDir": {}}]
+    scratch_limit = (pod.get("scratch") or {}).get("sizeLimit")
+    work: dict[str, Any] = {"sizeLimit": scratch_limit} if scratch_limit else {}
+    if scratch_limit:   # the runner stops a step that would pass it, instead of being evicted
+        env.append({"name": SCRATCH_LIMIT_ENV, "value": scratch_limit})
+    volumes: list[dict[str, Any]] = [{"name": "work", "emptyDir": work}, {"name": "tmp", "emptyDir": {}}]
     mounts: list[dict[str, Any]] = [{"name": "work", "mountPath": paths.WORK}, {"name": "tmp", "mountPath": paths.TMP}]
     if settings is not None:
         env += director_env(settings)

@@ -49,6 +49,22 @@ def stuck_reason(pods: list[dict[str, Any]]) -> str | None:
     return None
 
 
+def evicted_pod(pods: list[dict[str, Any]]) -> str | None:
+    """The kubelet's words when it evicted the run's pod, with what to change."""
+    for pod in _newest(pods):
+        status = pod.get("status") or {}
+        if status.get("reason") != "Evicted":
+            continue
+        said = (status.get("message") or "").strip()
+        advice = ("Set spec.pod.scratch.sizeLimit to at least the artifact's size plus a tenth, so the runner "
+                  "can check before writing" if "EmptyDir" in said else
+                  "Find why the node evicted it (disk or memory pressure) and create a new run")
+        return (f"the node evicted pod {pod['metadata']['name']}: {said} The runner had no time for bbr's "
+                f"cleanup: if the next run reports BackupAlreadyInProgress, run the backup-cleanup command it "
+                f"names. {advice}.")
+    return None
+
+
 def job_outcome(job: dict[str, Any], pods: list[dict[str, Any]], timeout: str, *,
                 require_artifact: bool) -> Outcome:
     """require_artifact: a backup succeeds only with a stored, verified artifact."""
@@ -70,6 +86,9 @@ def job_outcome(job: dict[str, Any], pods: list[dict[str, Any]], timeout: str, *
             return Outcome("Failed", "DeadlineExceeded",
                            f"the run took longer than spec.timeout ({timeout}) and was stopped{step}; the runner "
                            "ran its cleanup. Raise spec.timeout if the director is large.", last, len(active))
+        evicted = evicted_pod(pods)
+        if evicted and last.get("reason") != "ScratchSpaceExhausted":
+            return Outcome("Failed", "Evicted", evicted, last, len(active))
         if last:
             return Outcome("Failed", last.get("reason", "Failed"), last.get("message", ""), last, len(active))
         return Outcome("Failed", failed.get("reason", "JobFailed"), failed.get("message", "the run's Job failed"),

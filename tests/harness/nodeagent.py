@@ -45,6 +45,7 @@ from .rest import ApiError, Rest
 log = logging.getLogger("nodeagent")
 TESTS_DIR = Path(__file__).resolve().parents[1]
 TERMINATION_MESSAGE_LIMIT = 4096
+EVICTION_GRACE_SECONDS = 2.0    # kubelet's minimum for a hard eviction
 
 
 def now() -> str:
@@ -396,7 +397,7 @@ class PodWorker(threading.Thread):
             thread.join()
         if self.stopping.is_set():
             return self.finish_deleted()
-        if self.reason == "DeadlineExceeded":
+        if self.reason in ("DeadlineExceeded", "Evicted"):
             return self.publish("Failed")
         codes = [s["state"]["terminated"]["exitCode"] for s in self.statuses.values()]
         self.publish("Succeeded" if all(code == 0 for code in codes) else "Failed")
@@ -437,7 +438,7 @@ class PodWorker(threading.Thread):
         backoff = 1.0
         while True:
             code = self.run_once(container, mounts[name], envs[name], statuses, restarts)
-            if self.stopping.is_set() or self.reason == "DeadlineExceeded":
+            if self.stopping.is_set() or self.reason in ("DeadlineExceeded", "Evicted"):
                 return code
             if policy == "Never" or (policy == "OnFailure" and code == 0):
                 return code
@@ -493,7 +494,15 @@ class PodWorker(threading.Thread):
         self.agent.event(self.rest, self.pod, "Started", f"Started container {name}", "Normal")
 
         killed_at: float | None = None
+        next_usage_check = time.monotonic() + 1.0
         while process.poll() is None:
+            if killed_at is None and time.monotonic() >= next_usage_check:
+                next_usage_check = time.monotonic() + 1.0
+                if self.over_empty_dir_limit():
+                    self.agent.event(self.rest, self.pod, "Evicted", self.message or "", "Warning")
+                    killed_at = time.monotonic()
+                    self.grace = min(self.grace, EVICTION_GRACE_SECONDS)
+                    self.signal(process, signal.SIGTERM)
             if self.stopping.is_set() and killed_at is None:
                 self.agent.event(self.rest, self.pod, "Killing", f"Stopping container {name}",
                                  "Normal")
@@ -528,6 +537,19 @@ class PodWorker(threading.Thread):
         statuses[container["name"]].update(ready=False, started=False, restartCount=restarts,
                                            state={"terminated": terminated})
         return code
+
+    def over_empty_dir_limit(self) -> bool:
+        """kubelet's local-storage eviction: an emptyDir past its sizeLimit evicts the pod (no ENOSPC)."""
+        for volume in self.pod["spec"].get("volumes") or []:
+            limit = (volume.get("emptyDir") or {}).get("sizeLimit")
+            if not limit:
+                continue
+            used = disk_usage(self.dir / "volumes" / volume["name"])
+            if used > quantity_bytes(str(limit)):
+                self.reason = "Evicted"
+                self.message = f'Usage of EmptyDir volume "{volume["name"]}" exceeds the limit "{limit}". '
+                return True
+        return False
 
     @staticmethod
     def signal(process: subprocess.Popen[bytes], sig: int) -> None:
@@ -580,6 +602,9 @@ class PodWorker(threading.Thread):
                                condition("ContainersReady", all_ready), condition("Ready", all_ready)],
                 "containerStatuses": list(self.statuses.values()),
             }
+            if self.reason == "Evicted":
+                status["conditions"].append({**condition("DisruptionTarget", True),
+                                             "reason": "TerminationByKubelet", "message": self.message or ""})
             if self.init_statuses:
                 status["initContainerStatuses"] = list(self.init_statuses.values())
             if self.reason:
@@ -789,6 +814,24 @@ class PodWorker(threading.Thread):
         if uid is not None and gid is None:
             gid = uid
         return uid, gid, groups
+
+
+def quantity_bytes(text: str) -> int:
+    match = re.match(r"^([0-9.]+)([KMGTPE]i|[kMGTPE])?$", text)
+    if not match:
+        raise ValueError(f"the harness cannot read the quantity {text!r}")
+    units = {"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40, "k": 10**3, "M": 10**6, "G": 10**9,
+             "T": 10**12}
+    return int(float(match[1]) * units.get(match[2] or "", 1))
+
+
+def disk_usage(folder: Path) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(root, name)).st_blocks * 512
+    return total
 
 
 def expand(value: str, env: dict[str, str]) -> str:

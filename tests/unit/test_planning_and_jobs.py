@@ -7,7 +7,7 @@ from typing import Any
 
 from bosh_backup_operator.api.runs import RunSettings, duration_seconds, resolve_run
 from bosh_backup_operator.bosh.commands import Tools
-from bosh_backup_operator.jobs import PLAN_ENV, RunnerConfig, build_job, job_name
+from bosh_backup_operator.jobs import PLAN_ENV, SCRATCH_LIMIT_ENV, RunnerConfig, build_job, job_name
 from bosh_backup_operator.outcome import job_outcome
 from bosh_backup_operator.planning.backup import plan_backup
 from bosh_backup_operator.planning.plan import Plan
@@ -138,3 +138,30 @@ def test_outcomes() -> None:
     assert deadline.reason == "DeadlineExceeded" and "spec.timeout (90m)" in deadline.message
     running = job_outcome(job(None), [pod(None, "Running")], "2h", require_artifact=True)
     assert (running.state, running.pods_active) == ("Running", 1)
+
+
+def test_scratch_limit_reaches_the_volume_and_the_runner() -> None:
+    plan = plan_backup(META, {}, settings(), TOOLS)
+    owner = {"apiVersion": "bosh-backup.dev/v1alpha1", "kind": "DirectorBackup", "name": "nightly", "uid": "uid-1"}
+    limited = build_job(plan, settings(), owner, timeout_seconds=60, pod={"scratch": {"sizeLimit": "20Gi"}},
+                        config=RunnerConfig())["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in limited["volumes"]}
+    assert volumes["work"]["emptyDir"] == {"sizeLimit": "20Gi"}
+    assert {"name": SCRATCH_LIMIT_ENV, "value": "20Gi"} in limited["containers"][0]["env"]
+    plain = build_job(plan, settings(), owner, timeout_seconds=60, pod=None, config=RunnerConfig())
+    pod_spec = plain["spec"]["template"]["spec"]
+    assert {v["name"]: v for v in pod_spec["volumes"]}["work"]["emptyDir"] == {}
+    assert SCRATCH_LIMIT_ENV not in {e["name"] for e in pod_spec["containers"][0]["env"]}
+
+
+def test_an_evicted_pod_says_what_the_node_said_and_what_to_set() -> None:
+    evicted = pod({"result": "Failed", "reason": "Stopped", "message": "stopped"}, "Failed")
+    evicted["status"].update(reason="Evicted", message='Usage of EmptyDir volume "work" exceeds the limit "64Mi". ')
+    outcome = job_outcome(job("Failed", "BackoffLimitExceeded"), [evicted], "2h", require_artifact=True)
+    assert outcome.reason == "Evicted"
+    assert 'EmptyDir volume "work" exceeds the limit "64Mi"' in outcome.message
+    assert "spec.pod.scratch.sizeLimit" in outcome.message and "backup-cleanup" in outcome.message
+    # the runner's own verdict wins when it stopped in time
+    own = pod({"result": "Failed", "reason": "ScratchSpaceExhausted", "message": "needs 200 MiB"}, "Failed")
+    own["status"].update(reason="Evicted", message="late")
+    assert job_outcome(job("Failed"), [own], "2h", require_artifact=True).reason == "ScratchSpaceExhausted"

@@ -131,6 +131,15 @@ def pod_overrides(description: str) -> Schema:
         "nodeSelector": string_map("Node labels the runner pod must be scheduled on."),
         "tolerations": array("Tolerations of the runner pod.", toleration, max_items=32,
                              list_type="atomic"),
+        "scratch": obj("The runner's scratch volume (an emptyDir), where bbr writes the backup before "
+                       "it is stored and a restore puts the artifact before bbr reads it.", {
+            "sizeLimit": string("The volume's sizeLimit, e.g. 20Gi: at least the artifact's size plus a "
+                                "tenth. The runner measures before writing, and stops a step that would "
+                                "pass it with ScratchSpaceExhausted, naming the space it needed, rather "
+                                "than be evicted by the kubelet.",
+                                pattern=r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$",
+                                max_length=32),
+        }),
         "labels": string_map("Extra labels on the runner pod."),
         "annotations": string_map("Extra annotations on the runner pod."),
     })

@@ -11,7 +11,9 @@ import yaml
 from ..bosh import parsers
 from ..bosh.diagnose import diagnose_bbr, diagnose_bosh
 from ..planning.plan import Step
+from ..status import human_size
 from ..storage import StorageError, open_store
+from . import scratch
 from .execute import Completed
 from .run import Context, StepFailed, now, run_cleanup, runner_version
 
@@ -87,6 +89,9 @@ def artifact_dir(context: Context) -> Path:
 def bbr_backup(step: Step, context: Context) -> str:
     folder = artifact_dir(context)
     progress = parsers.BbrProgress(jobs=["director", "blobstore", "bbr-credhubdb", "bbr-uaadb"])
+    space = scratch.room(folder)
+    announced: dict[str, int] = {}     # job -> bytes, as bbr says before copying each
+    too_big: list[str] = []
 
     def on_line(stream: str, line: str) -> None:
         if stream != "stdout":
@@ -97,10 +102,22 @@ def bbr_backup(step: Step, context: Context) -> str:
         match = parsers.BBR_COPY_START.match(message)
         if match and match["job"] not in progress.jobs:
             progress.jobs.append(match["job"])
+        if match and not too_big:
+            announced[match["job"]] = scratch.du_bytes(match["size"]) or 0
+            if sum(announced.values()) > space.free:
+                too_big.append(scratch.shortfall(f"bbr's copy ({job_sizes(announced)}, uncompressed)",
+                                                 sum(announced.values()), space))
+                context.executor.interrupt()   # before the kubelet evicts the pod for it
         percent = progress.feed(line)
         context.reporter.update(step.name, message=message, percent=percent)
 
     completed = context.executor.run(step.argv, on_line)
+    if too_big or (completed.code != 0 and NO_SPACE in completed.stderr.lower()):
+        cleaned = run_cleanup(step, context.executor)
+        said = too_big[0] if too_big else scratch.shortfall(
+            f"bbr's copy ({job_sizes(announced)}, uncompressed)" if announced else "bbr's copy",
+            sum(announced.values()), scratch.room(folder)) + " bbr reported: no space left on device."
+        raise StepFailed("ScratchSpaceExhausted", f"{step.name} stopped: {said} {cleanup_words(cleaned, step)}")
     if not parsers.bbr_artifact_usable(completed.code):
         cleaned = run_cleanup(step, context.executor)
         diagnosis = diagnose_bbr(completed.code, completed.stderr, step.cleanup, cleaned)
@@ -118,6 +135,22 @@ def bbr_backup(step: Step, context: Context) -> str:
         diagnosis = diagnose_bbr(completed.code, completed.stderr, step.cleanup, None)
         context.warnings.append(diagnosis.message(step.name))
     return f"bbr backup {produced.name}: {len(context.files)} files"
+
+
+NO_SPACE = "no space left on device"
+
+
+def job_sizes(announced: dict[str, int]) -> str:
+    return ", ".join(f"{job} {human_size(size)}" for job, size in sorted(announced.items()))
+
+
+def cleanup_words(cleaned: bool | None, step: Step) -> str:
+    if cleaned:
+        return "bbr's backup-cleanup ran: the director is unlocked and nothing was stored."
+    if cleaned is None:
+        return "Nothing was stored."
+    return (f"bbr's backup-cleanup failed too: run `{' '.join(step.cleanup)}` before the next backup. "
+            "Nothing was stored.")
 
 
 def v1_backup(step: Step, context: Context) -> str:

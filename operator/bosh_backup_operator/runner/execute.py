@@ -47,6 +47,10 @@ class Executor:
     def stop(self) -> None:
         """From the SIGTERM handler: pass the signal on to the running tool."""
         self.stopping.set()
+        self.interrupt()
+
+    def interrupt(self) -> None:
+        """Stops the running tool (SIGTERM) without stopping the run: its step decides what follows."""
         process = self.current
         if process and process.poll() is None:
             with contextlib.suppress(ProcessLookupError):

@@ -14,6 +14,7 @@ from ..bosh.artifact import BbrCheck, blobs_restored, check_bbr_folder, expected
 from ..bosh.diagnose import diagnose_bbr, diagnose_bosh
 from ..planning.plan import Step
 from ..storage import StorageError, open_store
+from . import scratch
 from .actions import director_info, parsed, run_bosh
 from .run import Context, StepFailed, run_cleanup
 
@@ -189,6 +190,11 @@ def verify_artifact(step: Step, context: Context) -> str:
         raise StepFailed("ArtifactInvalid", f"{step.name} failed: manifest.json lists no files")
     store = open_store(context.plan.storage, context.plan.artifact_path)
     total = sum(int(f["size"]) for f in files)
+    space = scratch.room(folder)
+    if total > space.free:
+        raise StepFailed("ScratchSpaceExhausted", f"{step.name} failed: "
+                         f"{scratch.shortfall(f'the artifact ({len(files)} files)', total, space)} "
+                         "The director was not touched.")
     moved = 0
 
     def progress(count: int) -> None:
