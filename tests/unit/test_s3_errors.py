@@ -1,10 +1,18 @@
-"""What an S3 failure says: the reason word and the next step, from botocore's own errors."""
+"""What an S3 failure says (the reason word and the next step, from botocore's own errors), and
+when the server's own SHA-256 check stands in for reading an upload back."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import pytest
 from botocore.exceptions import ClientError
 
-from bosh_backup_operator.storage.s3 import storage_error
+from bosh_backup_operator.storage import StorageError, StoredFile
+from bosh_backup_operator.storage.s3 import S3Store, storage_error
 
 
 def client_error(status: int, code: str, message: str, retries: int = 0) -> ClientError:
@@ -29,3 +37,54 @@ def test_client_errors_keep_their_own_reasons() -> None:
     assert storage_error(client_error(403, "AccessDenied", ""), "b", "x").reason == "StorageAccessDenied"
     assert storage_error(client_error(400, "BadDigest", ""), "b", "x").reason == "ChecksumMismatch"
     assert storage_error(client_error(409, "OperationAborted", "busy"), "b", "x").reason == "StorageFailed"
+
+
+class EchoingClient:
+    """put_object and get_object of a server that echoes a chosen checksum (or none) and stores what it got."""
+
+    def __init__(self, echo: str | None):
+        self.echo, self.reads = echo, 0
+        self.objects: dict[str, bytes] = {}
+
+    def put_object(self, Bucket: str, Key: str, Body: bytes, **checksums: str) -> dict[str, str]:
+        self.objects[Key] = Body
+        echoed = checksums["ChecksumSHA256"] if self.echo == "same" else self.echo
+        return {"ChecksumSHA256": echoed} if echoed else {}
+
+    def get_object(self, Bucket: str, Key: str) -> dict[str, Any]:
+        self.reads += 1
+        return {"Body": _Body(self.objects[Key])}
+
+
+class _Body:
+    def __init__(self, data: bytes):
+        self.data = data
+
+    def iter_chunks(self, size: int) -> list[bytes]:
+        return [self.data]
+
+
+def stored_with(echo: str | None, tmp_path: Path) -> tuple[S3Store, EchoingClient, StoredFile]:
+    client = EchoingClient(echo)
+    store = S3Store({"bucket": "b"}, "x", client=client)
+    source = tmp_path / "f"
+    source.write_bytes(b"director database")
+    return store, client, store.put("f", source)
+
+
+def test_a_checksum_the_server_checked_and_echoed_needs_no_read_back(tmp_path: Path) -> None:
+    store, client, item = stored_with("same", tmp_path)
+    store.verify(item)
+    assert client.reads == 0 and item.sha256 == hashlib.sha256(b"director database").hexdigest()
+
+
+def test_a_server_that_echoes_no_checksum_is_read_back(tmp_path: Path) -> None:
+    store, client, item = stored_with(None, tmp_path)
+    store.verify(item)
+    assert client.reads == 1
+
+
+def test_a_server_that_echoes_another_checksum_fails_the_upload(tmp_path: Path) -> None:
+    with pytest.raises(StorageError) as failure:
+        stored_with(base64.b64encode(b"x" * 32).decode(), tmp_path)
+    assert failure.value.reason == "ChecksumMismatch" and "corrupted in flight" in failure.value.message

@@ -189,7 +189,8 @@ def store(step: Step, context: Context) -> str:
     def progress(count: int) -> None:
         nonlocal moved
         moved += count
-        # writing is the first half of the step, reading back to verify the second
+        # writing is the first half of the step, proving what was stored (a read-back, or the S3 server's
+        # checksum) the second
         context.reporter.update(step.name, percent=moved * 50 // max(total, 1), bytes_done=moved // 2,
                                 bytes_total=total)
     try:

@@ -1,8 +1,9 @@
 """Artifact stores: a PersistentVolumeClaim folder, or S3-compatible object storage.
 
 Every store streams while hashing (sha256), never holds an artifact in memory,
-stages under a temporary name, verifies what it stored by reading it back, and
-publishes only then: the presence of manifest.json marks a complete artifact.
+stages under a temporary name, proves what it stored (by reading it back, or on S3 by
+the server's own SHA-256 check of every upload), and publishes only then: the presence
+of manifest.json marks a complete artifact.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import Any, Protocol
 
 CHUNK = 1 << 20
 MANIFEST = "manifest.json"
@@ -46,7 +47,11 @@ class ChecksumMismatch(StorageError):
                                              f"expected {expected[:12]}...: the artifact was corrupted in flight")
 
 
-def hashed_chunks(handle: BinaryIO, digest: Any, progress: Progress | None = None,
+class Readable(Protocol):
+    def read(self, size: int, /) -> bytes: ...
+
+
+def hashed_chunks(handle: Readable, digest: Any, progress: Progress | None = None,
                   chunk: int = CHUNK) -> Iterator[bytes]:
     while data := handle.read(chunk):
         digest.update(data)
