@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from bosh_backup_operator.storage import StorageError, StoredFile
-from bosh_backup_operator.storage.s3 import S3Store, storage_error
+from bosh_backup_operator.storage.s3 import PART_SIZE, S3Store, storage_error
 
 
 def client_error(status: int, code: str, message: str, retries: int = 0) -> ClientError:
@@ -88,3 +89,42 @@ def test_a_server_that_echoes_another_checksum_fails_the_upload(tmp_path: Path) 
     with pytest.raises(StorageError) as failure:
         stored_with(base64.b64encode(b"x" * 32).decode(), tmp_path)
     assert failure.value.reason == "ChecksumMismatch" and "corrupted in flight" in failure.value.message
+
+
+class PartsServer:
+    """Multipart calls of a server that checks each part's SHA-256 and echoes the composite."""
+
+    def __init__(self) -> None:
+        self.parts: dict[int, bytes] = {}
+        self.objects: dict[str, bytes] = {}
+
+    def create_multipart_upload(self, **kwargs: Any) -> dict[str, str]:
+        return {"UploadId": "u1"}
+
+    def upload_part(self, PartNumber: int, Body: Any, ChecksumSHA256: str, **kwargs: Any) -> dict[str, str]:
+        data = Body.read()
+        assert base64.b64encode(hashlib.sha256(data).digest()).decode() == ChecksumSHA256, "BadDigest"
+        self.parts[PartNumber] = data
+        return {"ETag": f"e{PartNumber}"}
+
+    def complete_multipart_upload(self, Key: str, MultipartUpload: dict[str, Any], **kwargs: Any) -> dict[str, str]:
+        numbers = [part["PartNumber"] for part in MultipartUpload["Parts"]]
+        self.objects[Key] = b"".join(self.parts[number] for number in numbers)
+        raw = b"".join(hashlib.sha256(self.parts[number]).digest() for number in numbers)
+        return {"ChecksumSHA256": f"{base64.b64encode(hashlib.sha256(raw).digest()).decode()}-{len(numbers)}"}
+
+
+def test_a_file_fed_in_uneven_pieces_is_stored_whole_in_parts(tmp_path: Path) -> None:
+    data = os.urandom(PART_SIZE * 2 + 12345)
+    source = tmp_path / "bosh-0-blobstore.tar"
+    source.write_bytes(data)
+    server = PartsServer()
+    store = S3Store({"bucket": "b"}, "x", client=server)
+    upload = store.writer("bbr/bosh-0-blobstore.tar", source)
+    for start in range(0, len(data), 3_000_001):   # as a growing file's reads come: never a part's size
+        upload.feed(data[start:start + 3_000_001])
+    stored = upload.finish()
+    assert len(server.parts) == 3
+    assert server.objects["x/bbr/bosh-0-blobstore.tar"] == data
+    assert stored.sha256 == hashlib.sha256(data).hexdigest() and stored.size == len(data)
+    assert "bbr/bosh-0-blobstore.tar" in store.proven

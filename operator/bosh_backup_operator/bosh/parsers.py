@@ -317,6 +317,7 @@ def parse_tool_version(stdout: str) -> tuple[str, str] | None:
 BBR_LINE = re.compile(r"^\[bbr\] \d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2} (?P<level>[A-Z]+) - (?P<message>.*)$")
 BBR_PERCENT = re.compile(r"^Copying backup for job (?P<job>\S+) on \S+ -- (?P<percent>\d+)% complete$")
 BBR_COPY_START = re.compile(r"^Copying backup -- (?P<size>\S+) uncompressed -- for job (?P<job>\S+) on ")
+BBR_COPY_DONE = re.compile(r"^Finished copying backup -- for job (?P<job>\S+) on (?P<instance>[^/\s]+)/")
 
 
 def bbr_message(line: str) -> str | None:
@@ -338,8 +339,8 @@ class BbrProgress:
         match = BBR_PERCENT.match(message)
         if match:
             self.done[match["job"]] = int(match["percent"])
-        elif message.startswith("Finished copying backup -- for job "):
-            self.done[message.split("for job ", 1)[1].split(" ", 1)[0]] = 100
+        elif done := BBR_COPY_DONE.match(message):
+            self.done[done["job"]] = 100
         elif not BBR_COPY_START.match(message):
             return None
         return sum(self.done.values()) // max(len(self.jobs), 1)

@@ -16,6 +16,7 @@ from ..storage import StorageError, open_store
 from . import scratch
 from .execute import Completed
 from .run import Context, StepFailed, now, run_cleanup, runner_version
+from .stream import BbrFollower
 
 STEMCELL_SOURCE = "https://bosh.io/d/stemcells/{name}?v={version}"
 
@@ -86,12 +87,33 @@ def artifact_dir(context: Context) -> Path:
     return folder
 
 
+def run_store(context: Context) -> Any:
+    """The artifact's store, begun (an earlier attempt's leftovers cleared) once per pod."""
+    if context.store is None:
+        store = open_store(context.plan.storage, context.plan.artifact_path)
+        store.begin()
+        context.store = store
+    return context.store
+
+
+def with_artifact_path(argv: list[str], folder: Path) -> list[str]:
+    at = argv.index("--artifact-path")
+    return [*argv[:at + 1], str(folder), *argv[at + 2:]]
+
+
 def bbr_backup(step: Step, context: Context) -> str:
-    folder = artifact_dir(context)
+    store = run_store(context)
+    on_claim = "pvc" in context.plan.storage
+    if on_claim:   # bbr writes straight into the claim's staging folder: nothing to copy afterwards
+        folder = store.staging / "bbr-run"
+        folder.mkdir()
+    else:
+        folder = artifact_dir(context)
+    space = scratch.room(folder, on_claim=on_claim)
     progress = parsers.BbrProgress(jobs=["director", "blobstore", "bbr-credhubdb", "bbr-uaadb"])
-    space = scratch.room(folder)
     announced: dict[str, int] = {}     # job -> bytes, as bbr says before copying each
     too_big: list[str] = []
+    follower = BbrFollower(folder, store)
 
     def on_line(stream: str, line: str) -> None:
         if stream != "stdout":
@@ -99,6 +121,7 @@ def bbr_backup(step: Step, context: Context) -> str:
         message = parsers.bbr_message(line)
         if message is None:
             return
+        follower.saw(message)
         match = parsers.BBR_COPY_START.match(message)
         if match and match["job"] not in progress.jobs:
             progress.jobs.append(match["job"])
@@ -111,30 +134,48 @@ def bbr_backup(step: Step, context: Context) -> str:
         percent = progress.feed(line)
         context.reporter.update(step.name, message=message, percent=percent)
 
-    completed = context.executor.run(step.argv, on_line)
+    follower.start()
+    try:
+        completed = context.executor.run(with_artifact_path(step.argv, folder), on_line)
+    except BaseException:
+        follower.abandon()
+        store.abort()
+        raise
+    failed = too_big or (completed.code != 0 and NO_SPACE in completed.stderr.lower()) \
+        or not parsers.bbr_artifact_usable(completed.code)
+    if failed:
+        follower.abandon()
+        store.abort()   # what was streamed must not look like part of an artifact
     if too_big or (completed.code != 0 and NO_SPACE in completed.stderr.lower()):
         cleaned = run_cleanup(step, context.executor)
         said = too_big[0] if too_big else scratch.shortfall(
             f"bbr's copy ({job_sizes(announced)}, uncompressed)" if announced else "bbr's copy",
-            sum(announced.values()), scratch.room(folder)) + " bbr reported: no space left on device."
+            sum(announced.values()), scratch.room(store.root if on_claim else context.work, on_claim=on_claim)) \
+            + " bbr reported: no space left on device."
         raise StepFailed("ScratchSpaceExhausted", f"{step.name} stopped: {said} {cleanup_words(cleaned, step)}")
     if not parsers.bbr_artifact_usable(completed.code):
         cleaned = run_cleanup(step, context.executor)
         diagnosis = diagnose_bbr(completed.code, completed.stderr, step.cleanup, cleaned)
         raise StepFailed(diagnosis.reason, diagnosis.message(step.name))
+    context.streamed = follower.stop()
     folders = [p for p in folder.iterdir() if p.is_dir()]
     if len(folders) != 1 or not (folders[0] / "metadata").is_file():
+        store.abort()
         raise StepFailed("ArtifactMissing", f"{step.name}: bbr exited {completed.code} but left no complete "
                                             f"artifact (metadata missing) in {folder}")
     produced = folders[0]
     context.bbr = {"folder": produced.name, "metadata": yaml.safe_load((produced / "metadata").read_text())}
+    if on_claim:   # into place as bbr/, beside where the other files go
+        produced = produced.rename(store.staging / "bbr")
+        folder.rmdir()
     for path in sorted(produced.iterdir()):
         if path.is_file():
             context.files.append((f"bbr/{path.name}", path))
     if completed.code != 0:  # 8 or 16: the artifact is whole, but the director needs a look
         diagnosis = diagnose_bbr(completed.code, completed.stderr, step.cleanup, None)
         context.warnings.append(diagnosis.message(step.name))
-    return f"bbr backup {produced.name}: {len(context.files)} files"
+    streamed = f", {len(context.streamed)} of them stored while bbr copied" if context.streamed else ""
+    return f"bbr backup {context.bbr['folder']}: {len(context.files)} files{streamed}"
 
 
 NO_SPACE = "no space left on device"
@@ -182,7 +223,10 @@ def state_file(step: Step, context: Context) -> str:
 
 def store(step: Step, context: Context) -> str:
     plan = context.plan
-    target = open_store(plan.storage, plan.artifact_path)
+    try:
+        target = run_store(context)
+    except StorageError as error:
+        raise StepFailed(error.reason, f"{step.name} failed: {error.message}") from None
     total = sum(path.stat().st_size for _, path in context.files)
     moved = 0
 
@@ -194,10 +238,12 @@ def store(step: Step, context: Context) -> str:
         context.reporter.update(step.name, percent=moved * 50 // max(total, 1), bytes_done=moved // 2,
                                 bytes_total=total)
     try:
-        target.begin()
         stored = []
         for name, path in context.files:
-            stored.append(target.put(name, path, progress))
+            already = context.streamed.get(name)
+            if already is not None:
+                progress(already.size)
+            stored.append(already or target.put(name, path, progress))
         for item in stored:
             target.verify(item)
             progress(item.size)

@@ -56,6 +56,8 @@ class Context:
     blobs_note: str = ""        # why the restored director does or does not lack its blobs
     soft_failures: list[StepFailed] = field(default_factory=list)
     tools: dict[str, str] = field(default_factory=dict)
+    store: Any = None                                   # the artifact's store, opened and begun once per pod
+    streamed: dict[str, Any] = field(default_factory=dict)   # stored name -> StoredFile, stored while bbr ran
 
 
 def run_cleanup(step: Step, executor: Executor) -> bool | None:
@@ -154,7 +156,18 @@ class Runner:
         self.terminate({"result": "Succeeded", "warnings": self.context.warnings, **self._summary()})
         return 0
 
+    def _drop_unpublished(self) -> None:
+        """A run that ends without publishing leaves nothing in storage: bbr's files go there
+        while it copies, so a later step's failure must take them away again."""
+        store = self.context.store
+        if store is not None and "artifact" not in self.context.result:
+            try:
+                store.abort()
+            except Exception as error:  # the step's own failure is the one to report
+                log.warning("cannot remove what this run stored: %s", error)
+
     def _abandon_rest(self, failed: Step, state: str) -> None:
+        self._drop_unpublished()
         names = self.plan.step_names()
         for name in names[names.index(failed.name) + 1:]:
             if self.reporter.steps[name].get("state") not in ("Succeeded",):

@@ -61,31 +61,37 @@ class Room:
     free: int                 # bytes the run may still write
     limit: int | None         # the volume's sizeLimit, if it has one
     used: int                 # bytes the volume already holds
-    disk_free: int            # what the node's file system has left
+    disk_free: int            # what the file system has left
+    on_claim: bool = False    # bbr writes straight into the storage claim
 
     def describe(self) -> str:
         if self.limit is not None and self.free < self.disk_free:
             held = f", {human_size(self.used)} of it already used" if self.used else ""
             return f"the scratch volume's limit is {human_size(self.limit)} ({LIMIT_FIELD}){held}"
-        return f"the node's disk under the scratch volume has {human_size(self.disk_free)} free"
+        where = "the storage claim" if self.on_claim else "the node's disk under the scratch volume"
+        return f"{where} has {human_size(self.disk_free)} free"
 
 
-def room(folder: Path, limit_text: str | None = None) -> Room:
-    limit_text = limit_text if limit_text is not None else os.environ.get(SCRATCH_LIMIT_ENV)
+def room(folder: Path, limit_text: str | None = None, *, on_claim: bool = False) -> Room:
+    limit_text = "" if on_claim else limit_text if limit_text is not None else os.environ.get(SCRATCH_LIMIT_ENV)
     limit = quantity_bytes(limit_text) if limit_text else None
     disk_free = shutil.disk_usage(folder).free
     used = used_bytes(folder) if limit is not None else 0
     free = disk_free if limit is None else max(0, min(disk_free, limit - used))
-    return Room(free=free, limit=limit, used=used, disk_free=disk_free)
+    return Room(free=free, limit=limit, used=used, disk_free=disk_free, on_claim=on_claim)
 
 
-def advice(needed: int) -> str:
-    """What to set so the next run fits: the need plus a tenth, rounded up to a MiB."""
+def advice(needed: int, space: Room) -> str:
+    """What to change so the next run fits: the need plus a tenth, rounded up to a MiB."""
     mib = -(-needed * 11 // 10 // (1 << 20))
+    if space.on_claim:
+        return (f"Give the claim (spec.storage.pvc.claimName) at least {mib}Mi more free space: grow it, or let "
+                "retention remove older backups.")
     return (f"Set {LIMIT_FIELD} to at least {mib}Mi (on the DirectorBackup, or the schedule's template), "
             "and run the pod where the node has that much ephemeral storage.")
 
 
 def shortfall(what: str, needed: int, space: Room) -> str:
-    return (f"{what} needs {human_size(needed)} of scratch space, but {space.describe()}, leaving "
-            f"{human_size(space.free)}. {advice(needed + space.used)}")
+    kind = "space on the claim" if space.on_claim else "scratch space"
+    return (f"{what} needs {human_size(needed)} of {kind}, but {space.describe()}, leaving "
+            f"{human_size(space.free)}. {advice(needed + space.used, space)}")

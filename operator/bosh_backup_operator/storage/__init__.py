@@ -47,6 +47,16 @@ class ChecksumMismatch(StorageError):
                                              f"expected {expected[:12]}...: the artifact was corrupted in flight")
 
 
+class _NoDigest:
+    """For a read whose bytes another writer hashes."""
+
+    def update(self, data: bytes) -> None:
+        pass
+
+
+NO_DIGEST = _NoDigest()
+
+
 class Readable(Protocol):
     def read(self, size: int, /) -> bytes: ...
 
@@ -68,11 +78,20 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+class FileWriter(Protocol):
+    """One file on its way to storage, fed its bytes in order (they are in `source` already)."""
+
+    def feed(self, data: bytes) -> None: ...
+    def finish(self) -> StoredFile: ...
+    def abandon(self) -> None: ...
+
+
 class Store(Protocol):
     location: str
 
     def begin(self) -> None: ...
     def put(self, name: str, source: Path, progress: Progress | None = None) -> StoredFile: ...
+    def writer(self, name: str, source: Path) -> FileWriter: ...
     def verify(self, stored: StoredFile) -> None: ...
     def publish(self, manifest: dict[str, Any]) -> StoredFile: ...
     def abort(self) -> None: ...

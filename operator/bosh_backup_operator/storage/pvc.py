@@ -11,11 +11,12 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from ..bosh import paths
 from . import (
     MANIFEST,
+    NO_DIGEST,
     STAGING_SUFFIX,
     ChecksumMismatch,
     Progress,
@@ -38,12 +39,45 @@ def inside(root: Path, path: str) -> Path:
     return target
 
 
+class PvcWrite:
+    def __init__(self, store: PvcStore, name: str, source: Path, *, in_place: bool):
+        self.store, self.name, self.source, self.in_place = store, name, source, in_place
+        self.digest, self.size = hashlib.sha256(), 0
+        self.handle: BinaryIO | None = None
+        if not in_place:
+            target = store.staging / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self.handle = target.open("wb")
+
+    def feed(self, data: bytes) -> None:
+        self.digest.update(data)
+        self.size += len(data)
+        if self.handle is not None:
+            self.handle.write(data)
+
+    def finish(self) -> StoredFile:
+        if self.handle is not None:
+            self.handle.flush()
+            os.fsync(self.handle.fileno())
+            self.handle.close()
+        else:
+            with self.source.open("rb") as handle:
+                os.fsync(handle.fileno())
+            self.store.proven.add(self.name)   # hashed from the claim itself
+        return StoredFile(self.name, self.size, self.digest.hexdigest())
+
+    def abandon(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+
+
 class PvcStore:
     def __init__(self, claim: str, path: str, root: Path | None = None):
         self.root = root or Path(os.environ.get("BOSH_BACKUP_STORAGE_ROOT", paths.STORAGE))
         self.final = inside(self.root, path)
         self.staging = inside(self.root, f"{path}{STAGING_SUFFIX}")
         self.location = location_of({"pvc": {"claimName": claim}}, path)
+        self.proven: set[str] = set()   # names hashed from the claim's own bytes: no second read
 
     def _check_root(self) -> None:
         if not self.root.is_dir():
@@ -55,22 +89,24 @@ class PvcStore:
         self.staging.mkdir(parents=True)
 
     def put(self, name: str, source: Path, progress: Progress | None = None) -> StoredFile:
-        target = self.staging / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        digest = hashlib.sha256()
-        size = 0
+        write = self.writer(name, source)
         try:
-            with source.open("rb") as src, target.open("wb") as dst:
-                for chunk in hashed_chunks(src, digest, progress):
-                    dst.write(chunk)
-                    size += len(chunk)
-                dst.flush()
-                os.fsync(dst.fileno())
+            with source.open("rb") as handle:
+                for chunk in hashed_chunks(handle, NO_DIGEST, progress):
+                    write.feed(chunk)
+            return write.finish()
         except OSError as error:
+            write.abandon()
             raise StorageError("StorageWriteFailed", f"writing {name} to {self.location}: {error}") from None
-        return StoredFile(name, size, digest.hexdigest())
+
+    def writer(self, name: str, source: Path) -> PvcWrite:
+        """A file fed in order: copied into the staging folder, or, when the tool wrote it
+        there already, only hashed as it grows (that reading is the read-back)."""
+        return PvcWrite(self, name, source, in_place=source.resolve().is_relative_to(self.staging.resolve()))
 
     def verify(self, stored: StoredFile) -> None:
+        if stored.name in self.proven:
+            return
         digest = hashlib.sha256()
         with (self.staging / stored.name).open("rb") as handle:
             for _ in hashed_chunks(handle, digest):

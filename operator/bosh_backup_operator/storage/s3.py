@@ -15,13 +15,14 @@ import hashlib
 import io
 import json
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from ..bosh import paths
 from . import (
     MANIFEST,
+    NO_DIGEST,
     ChecksumMismatch,
     Progress,
     StorageError,
@@ -138,6 +139,79 @@ def storage_error(error: Exception, bucket: str, what: str) -> StorageError:
     return StorageError("StorageFailed", f"{what}: {error}")
 
 
+class S3Upload:
+    """One file's upload, fed its bytes in order: one PUT for a small file, else a multipart
+    upload whose parts go as soon as they are whole. Parts are sent from slices of the file
+    (botocore streams them), so memory does not grow with parts in flight. Each part carries
+    its own SHA-256, which the server checks; the composite of them, which it returns, proves
+    the whole object without reading it back."""
+
+    def __init__(self, store: S3Store, name: str, source: Path):
+        self.store, self.name, self.source, self.key = store, name, source, store.key(name)
+        self.digest, self.part = hashlib.sha256(), hashlib.sha256()
+        self.size = self.part_bytes = 0
+        self.upload_id: str | None = None
+        self.parts: list[Future[tuple[dict[str, Any], bytes]]] = []
+
+    def feed(self, data: bytes) -> None:
+        self.digest.update(data)
+        self.size += len(data)
+        view = memoryview(data)
+        while view:
+            piece, view = view[:PART_SIZE - self.part_bytes], view[PART_SIZE - self.part_bytes:]
+            self.part.update(piece)
+            self.part_bytes += len(piece)
+            if self.part_bytes == PART_SIZE:
+                self._send()
+
+    def _send(self) -> None:
+        if self.upload_id is None:
+            self.upload_id = self.store.call(f"starting upload of {self.name}",
+                                             self.store.client.create_multipart_upload, Bucket=self.store.bucket,
+                                             Key=self.key, ChecksumAlgorithm="SHA256")["UploadId"]
+        number = len(self.parts) + 1
+        self.parts.append(self.store.pool.submit(self._send_part, number, (number - 1) * PART_SIZE, self.part_bytes,
+                                                 self.part.digest()))
+        self.part, self.part_bytes = hashlib.sha256(), 0
+
+    def _send_part(self, number: int, offset: int, length: int, raw: bytes) -> tuple[dict[str, Any], bytes]:
+        checksum = b64(raw)
+        with FileSlice(self.source, offset, length) as body:
+            result = self.store.call(f"uploading {self.name} part {number}", self.store.client.upload_part,
+                                      Bucket=self.store.bucket, Key=self.key, UploadId=self.upload_id,
+                                      PartNumber=number, Body=body, ContentLength=length, ChecksumSHA256=checksum)
+        return {"PartNumber": number, "ETag": result["ETag"], "ChecksumSHA256": checksum}, raw
+
+    def finish(self) -> StoredFile:
+        store = self.store
+        if self.upload_id is None:   # small: the bytes hashed, sent in one PUT
+            with FileSlice(self.source, 0, self.size) as body:
+                data = body.read()
+            ours = b64(self.digest.digest())
+            answer = store.call(f"uploading {self.name}", store.client.put_object, Bucket=store.bucket, Key=self.key,
+                                 Body=data, ChecksumSHA256=ours)
+            store.proven_by_server(self.name, answer.get("ChecksumSHA256"), ours)
+        else:
+            if self.part_bytes:
+                self._send()
+            sent = [part.result() for part in self.parts]
+            answer = store.call(f"completing upload of {self.name}", store.client.complete_multipart_upload,
+                                 Bucket=store.bucket, Key=self.key, UploadId=self.upload_id,
+                                 MultipartUpload={"Parts": [part for part, _ in sent]})
+            composite = b64(hashlib.sha256(b"".join(raw for _, raw in sent)).digest())
+            store.proven_by_server(self.name, answer.get("ChecksumSHA256"), f"{composite}-{len(sent)}")
+        store.uploaded.append(self.key)
+        return StoredFile(self.name, self.size, self.digest.hexdigest())
+
+    def abandon(self) -> None:
+        for part in self.parts:
+            part.cancel()
+        if self.upload_id is not None:
+            with contextlib.suppress(Exception):  # the original failure is the one worth reporting
+                self.store.client.abort_multipart_upload(Bucket=self.store.bucket, Key=self.key,
+                                                         UploadId=self.upload_id)
+
+
 class S3Store:
     def __init__(self, spec: dict[str, Any], path: str, client: Any = None):
         self.spec = spec
@@ -147,6 +221,7 @@ class S3Store:
         self._client = client
         self.uploaded: list[str] = []
         self.proven: set[str] = set()   # names whose stored bytes the server checked against our SHA-256
+        self._pool: ThreadPoolExecutor | None = None
 
     @property
     def client(self) -> Any:
@@ -159,40 +234,39 @@ class S3Store:
         (a single-file artifact, such as a plain bbr tar)."""
         return f"{self.prefix}/{name}" if name else self.prefix
 
-    def _call(self, what: str, function: Any, **kwargs: Any) -> Any:
+    def call(self, what: str, function: Any, **kwargs: Any) -> Any:
         try:
             return function(**kwargs)
         except Exception as error:
             raise storage_error(error, self.bucket, what) from None
 
     def begin(self) -> None:
-        self._call(f"bucket {self.bucket}", self.client.head_bucket, Bucket=self.bucket)
-        self._call("removing an earlier manifest", self.client.delete_object, Bucket=self.bucket,
+        self.call(f"bucket {self.bucket}", self.client.head_bucket, Bucket=self.bucket)
+        self.call("removing an earlier manifest", self.client.delete_object, Bucket=self.bucket,
                    Key=self.key(MANIFEST))
         # a pod killed mid-upload (OOM, node lost) leaves its parts behind, billed until aborted
-        listing = self._call("listing unfinished uploads", self.client.list_multipart_uploads, Bucket=self.bucket,
+        listing = self.call("listing unfinished uploads", self.client.list_multipart_uploads, Bucket=self.bucket,
                              Prefix=f"{self.prefix}/")
         for upload in listing.get("Uploads") or []:
             with contextlib.suppress(Exception):
                 self.client.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"])
 
     def put(self, name: str, source: Path, progress: Progress | None = None) -> StoredFile:
-        size = source.stat().st_size
-        digest = hashlib.sha256()
-        key = self.key(name)
-        if size <= PART_SIZE:
+        upload = self.writer(name, source)
+        try:
             with source.open("rb") as handle:
-                data = b"".join(hashed_chunks(handle, digest, progress))
-            ours = b64(digest.digest())
-            answer = self._call(f"uploading {name}", self.client.put_object, Bucket=self.bucket, Key=key, Body=data,
-                                ChecksumSHA256=ours)
-            self._proven(name, answer.get("ChecksumSHA256"), ours)
-        else:
-            self._multipart(name, key, source, size, digest, progress)
-        self.uploaded.append(key)
-        return StoredFile(name, size, digest.hexdigest())
+                for chunk in hashed_chunks(handle, NO_DIGEST, progress):
+                    upload.feed(chunk)
+            return upload.finish()
+        except BaseException:
+            upload.abandon()
+            raise
 
-    def _proven(self, name: str, theirs: str | None, ours: str) -> None:
+    def writer(self, name: str, source: Path) -> S3Upload:
+        """An upload fed with the bytes of `source` as they come, even while the file grows."""
+        return S3Upload(self, name, source)
+
+    def proven_by_server(self, name: str, theirs: str | None, ours: str) -> None:
         """The server checked the bytes it stored against our SHA-256 (it answers BadDigest
         otherwise) and says so: no read-back is needed. A server that says nothing is read back."""
         if theirs is None:
@@ -203,47 +277,15 @@ class S3Store:
                                                    "in flight")
         self.proven.add(name)
 
-    def _multipart(self, name: str, key: str, source: Path, size: int, digest: Any,
-                   progress: Progress | None) -> None:
-        """Parts are sent from slices of the file (botocore streams them), so memory does not
-        grow with parts in flight; the file is hashed in one sequential pass meanwhile. Each
-        part carries its own SHA-256, which the server checks; the composite of them, which
-        it returns, proves the whole object without reading it back."""
-        upload = self._call(f"starting upload of {name}", self.client.create_multipart_upload,
-                            Bucket=self.bucket, Key=key, ChecksumAlgorithm="SHA256")["UploadId"]
-
-        def send(number: int, offset: int) -> dict[str, Any]:
-            with FileSlice(source, offset, min(PART_SIZE, size - offset)) as body:
-                part_digest = hashlib.sha256()
-                for _ in hashed_chunks(body, part_digest):
-                    pass
-                body.seek(0)
-                checksum = b64(part_digest.digest())
-                result = self._call(f"uploading {name} part {number}", self.client.upload_part, Bucket=self.bucket,
-                                    Key=key, UploadId=upload, PartNumber=number, Body=body,
-                                    ContentLength=len(body), ChecksumSHA256=checksum)
-            return {"PartNumber": number, "ETag": result["ETag"], "ChecksumSHA256": checksum,
-                    "raw": part_digest.digest()}
-        try:
-            with ThreadPoolExecutor(IN_FLIGHT) as pool:
-                futures = [pool.submit(send, number, offset)
-                           for number, offset in enumerate(range(0, size, PART_SIZE), start=1)]
-                with source.open("rb") as handle:
-                    for _ in hashed_chunks(handle, digest, progress):
-                        pass
-                completed = [future.result() for future in futures]
-            answer = self._call(f"completing upload of {name}", self.client.complete_multipart_upload,
-                                Bucket=self.bucket, Key=key, UploadId=upload, MultipartUpload={
-                                    "Parts": [{k: v for k, v in part.items() if k != "raw"} for part in completed]})
-        except BaseException:
-            with contextlib.suppress(Exception):  # the original failure is the one worth reporting
-                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload)
-            raise
-        composite = b64(hashlib.sha256(b"".join(part["raw"] for part in completed)).digest())
-        self._proven(name, answer.get("ChecksumSHA256"), f"{composite}-{len(completed)}")
+    @property
+    def pool(self) -> ThreadPoolExecutor:
+        """Parts in flight, shared by every file being uploaded at once."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(IN_FLIGHT, thread_name_prefix="s3-part")
+        return self._pool
 
     def _read(self, name: str, sink: Any, progress: Progress | None = None) -> StoredFile:
-        response = self._call(f"reading {name}", self.client.get_object, Bucket=self.bucket, Key=self.key(name))
+        response = self.call(f"reading {name}", self.client.get_object, Bucket=self.bucket, Key=self.key(name))
         digest = hashlib.sha256()
         size = 0
         try:
@@ -266,7 +308,7 @@ class S3Store:
 
     def publish(self, manifest: dict[str, Any]) -> StoredFile:
         data = manifest_bytes(manifest)
-        self._call("uploading manifest.json", self.client.put_object, Bucket=self.bucket, Key=self.key(MANIFEST),
+        self.call("uploading manifest.json", self.client.put_object, Bucket=self.bucket, Key=self.key(MANIFEST),
                    Body=data)
         stored = StoredFile(MANIFEST, len(data), hashlib.sha256(data).hexdigest())
         try:

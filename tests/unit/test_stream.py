@@ -1,0 +1,88 @@
+"""Storing bbr's tars while bbr writes them: each file is followed as it grows and is
+stored whole, closed by bbr's own "Finished copying" line or by bbr's end."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from pathlib import Path
+
+from bosh_backup_operator.runner.stream import BbrFollower
+from bosh_backup_operator.storage.pvc import PvcStore
+
+FINISHED = "Finished copying backup -- for job {job} on bosh/0a1b2c3d..."
+
+
+def write_slowly(path: Path, data: bytes, pieces: int, then: threading.Event | None = None) -> threading.Thread:
+    """What bbr does: creates the file, then appends to it over time, unevenly."""
+    def run() -> None:
+        with path.open("wb") as handle:
+            step = len(data) // pieces + 7
+            for start in range(0, len(data), step):
+                handle.write(data[start:start + step])
+                handle.flush()
+                time.sleep(0.01)
+        if then:
+            then.set()
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def test_each_tar_is_hashed_whole_while_it_grows(tmp_path: Path) -> None:
+    store = PvcStore("backups", "ns/director/nightly", root=tmp_path / "claim")
+    (tmp_path / "claim").mkdir()
+    store.begin()
+    run_folder = store.staging / "bbr-run"
+    produced = run_folder / "10.0.0.6_20261129T000000Z"
+    produced.mkdir(parents=True)
+    follower = BbrFollower(run_folder, store)
+    follower.start()
+    blobstore, database = os.urandom(3 << 20), os.urandom(300_000)
+    blob_done = threading.Event()
+    writers = [write_slowly(produced / "bosh-0-blobstore.tar", blobstore, 40, blob_done),
+               write_slowly(produced / "bosh-0-director.tar", database, 5)]
+    blob_done.wait(10)
+    follower.saw(FINISHED.format(job="blobstore"))   # bbr closed this one; the director's ends with bbr
+    for writer in writers:
+        writer.join()
+    stored = follower.stop()
+    assert stored["bbr/bosh-0-blobstore.tar"].sha256 == hashlib.sha256(blobstore).hexdigest()
+    assert stored["bbr/bosh-0-blobstore.tar"].size == len(blobstore)
+    assert stored["bbr/bosh-0-director.tar"].sha256 == hashlib.sha256(database).hexdigest()
+    # hashed from the claim itself: that reading is the proof, no second read is needed
+    assert store.proven == {"bbr/bosh-0-blobstore.tar", "bbr/bosh-0-director.tar"}
+
+
+def test_a_finished_line_seen_before_the_file_is_found_still_closes_it(tmp_path: Path) -> None:
+    store = PvcStore("backups", "p", root=tmp_path)
+    store.begin()
+    produced = store.staging / "run" / "artifact"
+    produced.mkdir(parents=True)
+    data = os.urandom(100_000)
+    (produced / "bosh-0-bbr-uaadb.tar").write_bytes(data)
+    follower = BbrFollower(store.staging / "run", store)
+    follower.saw(FINISHED.format(job="bbr-uaadb"))
+    follower.start()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not any(f.stored for f, _ in follower.files.values()):
+        time.sleep(0.02)
+    found = [f.stored for f, _ in follower.files.values()]
+    assert found and found[0] is not None, "closed by the earlier line, before bbr ended"
+    assert follower.stop()["bbr/bosh-0-bbr-uaadb.tar"].sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_abandoning_stops_following_and_stores_nothing(tmp_path: Path) -> None:
+    store = PvcStore("backups", "p", root=tmp_path)
+    store.begin()
+    produced = store.staging / "run" / "artifact"
+    produced.mkdir(parents=True)
+    (produced / "bosh-0-blobstore.tar").write_bytes(b"half a tar")
+    follower = BbrFollower(store.staging / "run", store)
+    follower.start()
+    time.sleep(0.2)
+    follower.abandon()
+    assert all(f.stored is None for f, _ in follower.files.values())
+    assert store.proven == set()
