@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,10 @@ def test_client_errors_keep_their_own_reasons() -> None:
     assert storage_error(client_error(409, "OperationAborted", "busy"), "b", "x").reason == "StorageFailed"
 
 
+def crc32_of(data: bytes) -> str:
+    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+
+
 class EchoingClient:
     """put_object and get_object of a server that echoes a chosen checksum (or none) and stores what it got."""
 
@@ -47,10 +52,11 @@ class EchoingClient:
         self.echo, self.reads = echo, 0
         self.objects: dict[str, bytes] = {}
 
-    def put_object(self, Bucket: str, Key: str, Body: bytes, **checksums: str) -> dict[str, str]:
+    def put_object(self, Bucket: str, Key: str, Body: bytes, ChecksumAlgorithm: str) -> dict[str, str]:
+        assert ChecksumAlgorithm == "CRC32"
         self.objects[Key] = Body
-        echoed = checksums["ChecksumSHA256"] if self.echo == "same" else self.echo
-        return {"ChecksumSHA256": echoed} if echoed else {}
+        echoed = crc32_of(Body) if self.echo == "same" else self.echo
+        return {"ChecksumCRC32": echoed} if echoed else {}
 
     def get_object(self, Bucket: str, Key: str) -> dict[str, Any]:
         self.reads += 1
@@ -73,7 +79,7 @@ def stored_with(echo: str | None, tmp_path: Path) -> tuple[S3Store, EchoingClien
     return store, client, store.put("f", source)
 
 
-def test_a_checksum_the_server_checked_and_echoed_needs_no_read_back(tmp_path: Path) -> None:
+def test_a_whole_object_checksum_the_server_gave_needs_no_read_back(tmp_path: Path) -> None:
     store, client, item = stored_with("same", tmp_path)
     store.verify(item)
     assert client.reads == 0 and item.sha256 == hashlib.sha256(b"director database").hexdigest()
@@ -85,14 +91,14 @@ def test_a_server_that_echoes_no_checksum_is_read_back(tmp_path: Path) -> None:
     assert client.reads == 1
 
 
-def test_a_server_that_echoes_another_checksum_fails_the_upload(tmp_path: Path) -> None:
+def test_a_server_that_gives_another_checksum_fails_the_upload(tmp_path: Path) -> None:
     with pytest.raises(StorageError) as failure:
-        stored_with(base64.b64encode(b"x" * 32).decode(), tmp_path)
+        stored_with(crc32_of(b"other bytes"), tmp_path)
     assert failure.value.reason == "ChecksumMismatch" and "corrupted in flight" in failure.value.message
 
 
 class PartsServer:
-    """Multipart calls of a server that checks each part's SHA-256 and echoes the composite."""
+    """Multipart calls of a server that gives each part's CRC32 and the whole object's (FULL_OBJECT)."""
 
     def __init__(self) -> None:
         self.parts: dict[int, bytes] = {}
@@ -101,17 +107,15 @@ class PartsServer:
     def create_multipart_upload(self, **kwargs: Any) -> dict[str, str]:
         return {"UploadId": "u1"}
 
-    def upload_part(self, PartNumber: int, Body: Any, ChecksumSHA256: str, **kwargs: Any) -> dict[str, str]:
-        data = Body.read()
-        assert base64.b64encode(hashlib.sha256(data).digest()).decode() == ChecksumSHA256, "BadDigest"
-        self.parts[PartNumber] = data
-        return {"ETag": f"e{PartNumber}"}
+    def upload_part(self, PartNumber: int, Body: Any, **kwargs: Any) -> dict[str, str]:
+        self.parts[PartNumber] = Body.read()
+        return {"ETag": f"e{PartNumber}", "ChecksumCRC32": crc32_of(self.parts[PartNumber])}
 
     def complete_multipart_upload(self, Key: str, MultipartUpload: dict[str, Any], **kwargs: Any) -> dict[str, str]:
-        numbers = [part["PartNumber"] for part in MultipartUpload["Parts"]]
-        self.objects[Key] = b"".join(self.parts[number] for number in numbers)
-        raw = b"".join(hashlib.sha256(self.parts[number]).digest() for number in numbers)
-        return {"ChecksumSHA256": f"{base64.b64encode(hashlib.sha256(raw).digest()).decode()}-{len(numbers)}"}
+        parts = MultipartUpload["Parts"]
+        assert all(part["ChecksumCRC32"] == crc32_of(self.parts[part["PartNumber"]]) for part in parts)
+        self.objects[Key] = b"".join(self.parts[part["PartNumber"]] for part in parts)
+        return {"ChecksumCRC32": crc32_of(self.objects[Key])}
 
 
 def test_a_file_fed_in_uneven_pieces_is_stored_whole_in_parts(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 Every store streams while hashing (sha256), never holds an artifact in memory,
 stages under a temporary name, proves what it stored (by reading it back, or on S3 by
-the server's own SHA-256 check of every upload), and publishes only then: the presence
+the server's own checksum of every stored object), and publishes only then: the presence
 of manifest.json marks a complete artifact.
 """
 
