@@ -67,6 +67,10 @@ class S3Server:
                             verify=str(self.ca.cert_path) if self.ca else True,
                             config=Config(s3={"addressing_style": "path"}))
 
+    def uploads_in_flight(self, bucket: str) -> int:
+        """Multipart uploads begun and not yet completed: a backup streaming its tars."""
+        return len(self.client().list_multipart_uploads(Bucket=bucket).get("Uploads", []))
+
     def bucket(self, name: str) -> str:
         self.client().create_bucket(Bucket=name)
         return name

@@ -22,6 +22,7 @@ from boshsim.k8s import (
     wait_phase,
     wait_recorded_success,
 )
+from harness.cluster import wait_for
 from harness.fault_proxy import S3FaultProxy
 
 NS = "storage-faults"
@@ -91,7 +92,7 @@ def test_the_s3_server_stopped_mid_upload_and_started_again(harness: Any, ns: st
     bucket = s3.bucket("restarted-s3")
     register(harness, NS, director, "restarted-s3", storage=s3_storage(harness, s3, NS, bucket))
     harness.apply(backup("restarted-s3-1", NS, "restarted-s3"))
-    wait_for_step(harness, "DirectorBackup", NS, "restarted-s3-1", "Store", timeout=240)
+    wait_for("the backup's upload", lambda: s3.uploads_in_flight(bucket) > 0, timeout=240)
     s3.stop()
     time.sleep(4)   # back within the retries' backoff (started from this thread: a process dies with its starter)
     s3.start()
@@ -146,7 +147,7 @@ def test_the_runner_killed_mid_upload_leaves_nothing_half_published(harness: Any
     bucket = s3.bucket("killed-runner")
     register(harness, NS, director, "killed-runner", storage=s3_storage(harness, s3, NS, bucket))
     harness.apply(backup("killed-runner-1", NS, "killed-runner"))
-    wait_for_step(harness, "DirectorBackup", NS, "killed-runner-1", "Store", timeout=240)
+    wait_for("the backup's upload", lambda: s3.uploads_in_flight(bucket) > 0, timeout=240)
     first = run_pods(harness, "killed-runner-1")[0]
     pid = int(first["status"]["containerStatuses"][0]["containerID"].removeprefix("harness://"))
     os.killpg(pid, signal.SIGKILL)   # as the OOM killer would: no handler, no cleanup
