@@ -38,7 +38,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "operator"), str(ROOT / "bench")]
 
-from proc import rss_mib  # noqa: E402
+from proc import TICKS, cpu_seconds, rss_mib  # noqa: E402
 
 from bosh_backup_operator.runner.scratch import used_bytes  # noqa: E402
 from boshsim.fixtures import SimulatedDirector, install_clis  # noqa: E402
@@ -114,6 +114,12 @@ def runner_pids() -> list[int]:
         if any(arg.endswith(b"bosh-backup-runner") for arg in argv[:2]):
             found.append(int(entry.name))
     return found
+
+
+def machine_seconds() -> tuple[float, float]:
+    """Core-seconds the whole machine has spent busy, and waiting on I/O."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return (sum(fields) - fields[3] - fields[4]) / TICKS, fields[4] / TICKS
 
 
 def timed(action: Callable[[], float | None]) -> float:
@@ -212,18 +218,27 @@ class Round:
         return seconds(ended) - seconds(created["metadata"]["creationTimestamp"])
 
     def clean(self) -> None:
+        """This round's files and objects go: a bucket in memory holds a round at most."""
         shutil.rmtree(self.local, ignore_errors=True)
         shutil.rmtree(self.down, ignore_errors=True)
+        for prefix in (f"baseline/{self.number}/", self.harness.admin.get(
+                f"/apis/{API}/namespaces/{NS}/directorbackups/s3-{self.number}")["status"]["artifact"]["path"]):
+            listing = self.client.list_objects_v2(Bucket=self.bucket, Prefix=prefix).get("Contents", [])
+            for item in listing:
+                self.client.delete_object(Bucket=self.bucket, Key=item["Key"])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size-gib", type=float, default=4.0)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--s3-in-memory", action="store_true",
+                        help="keep the S3 server's data in /dev/shm, off the disk bbr writes to")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-bbr-"))
     harness = Harness(work / "harness")
-    s3 = S3Server(work / "s3")
+    memory = Path(tempfile.mkdtemp(prefix="bench-s3-", dir="/dev/shm")) if args.s3_in_memory else None
+    s3 = S3Server(memory or work / "s3")
     director: SimulatedDirector | None = None
     sampler = Sampler(harness.node_root)
     try:
@@ -239,6 +254,8 @@ def main() -> None:
         bbr_argv = [str(bbr), "director", "--host", director.ssh_host, "--username", director.credentials.ssh_user,
                     "--private-key-path", str(director.ssh_key_file)]
         client = s3.client()
+        assert s3.process is not None
+        server_pid = s3.process.popen.pid
         sampler.start()
         figures: dict[str, list[float]] = {key: [] for key in (
             "bbr", "up", "s3", "pvc", "bbr_restore", "down", "restore")}
@@ -259,9 +276,14 @@ def main() -> None:
                 restores.reverse()
             for key, action in [*backups, *restores]:
                 sampler.take()
+                (busy0, wait0), server0, began = machine_seconds(), cpu_seconds(server_pid), time.monotonic()
                 figures[key].append(timed(action))
+                wall = time.monotonic() - began
                 peak_rss, peak_scratch = sampler.take()
-                line = f"round {number + 1}: {key} {figures[key][-1]:.1f}s"
+                busy, waiting = machine_seconds()
+                line = (f"round {number + 1}: {key} {figures[key][-1]:.1f}s; machine busy "
+                        f"{(busy - busy0) / wall:.2f} of {os.cpu_count()} cores, waiting on I/O "
+                        f"{(waiting - wait0) / wall:.2f}, the S3 server {cpu_seconds(server_pid) - server0:.1f} CPU-s")
                 if key in scratch:
                     rss.append(peak_rss)
                     scratch[key].append(peak_scratch)
@@ -288,6 +310,8 @@ def main() -> None:
         s3.stop()
         harness.stop()
         shutil.rmtree(work, ignore_errors=True)
+        if memory:
+            shutil.rmtree(memory, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -72,7 +72,11 @@ def job_outcome(job: dict[str, Any], pods: list[dict[str, Any]], timeout: str, *
     active = [p for p in pods if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
     conditions = {c["type"]: c for c in status.get("conditions") or [] if c.get("status") == "True"}
     results = [r for r in (termination_message(p) for p in _newest(pods)) if r]
-    if "Complete" in conditions:
+    # A pod that succeeded with its result decides the run (completions is 1): the Job
+    # controller batches pod updates and marks the Job Complete about a second later.
+    finished = any((p.get("status") or {}).get("phase") == "Succeeded" for p in pods) and \
+        any(r.get("result") == "Succeeded" for r in results)
+    if "Complete" in conditions or (finished and not (conditions.get("Failed") or conditions.get("FailureTarget"))):
         succeeded = next((r for r in results if r.get("result") == "Succeeded"), None)
         if succeeded and (succeeded.get("artifact") or not require_artifact):
             return Outcome("Succeeded", "Completed", "", succeeded, len(active))

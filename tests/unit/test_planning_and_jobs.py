@@ -138,6 +138,11 @@ def test_outcomes() -> None:
     assert deadline.reason == "DeadlineExceeded" and "spec.timeout (90m)" in deadline.message
     running = job_outcome(job(None), [pod(None, "Running")], "2h", require_artifact=True)
     assert (running.state, running.pods_active) == ("Running", 1)
+    # the pod's own success decides, before the Job controller's batched Complete
+    early = job_outcome(job(None), [pod(stored)], "2h", require_artifact=True)
+    assert (early.state, early.result) == ("Succeeded", stored)
+    # a failed pod waits for the Job's verdict: the Job may retry it
+    assert job_outcome(job(None), [pod(failure, "Failed")], "2h", require_artifact=True).state == "Running"
 
 
 def test_scratch_limit_reaches_the_volume_and_the_runner() -> None:
