@@ -141,12 +141,11 @@ def bbr_backup(step: Step, context: Context) -> str:
         follower.abandon()
         store.abort()
         raise
-    failed = too_big or (completed.code != 0 and NO_SPACE in completed.stderr.lower()) \
-        or not parsers.bbr_artifact_usable(completed.code)
-    if failed:
+    out_of_space = bool(too_big) or (completed.code != 0 and NO_SPACE in completed.stderr.lower())
+    if out_of_space or not parsers.bbr_artifact_usable(completed.code):
         follower.abandon()
         store.abort()   # what was streamed must not look like part of an artifact
-    if too_big or (completed.code != 0 and NO_SPACE in completed.stderr.lower()):
+    if out_of_space:
         cleaned = run_cleanup(step, context.executor)
         said = too_big[0] if too_big else scratch.shortfall(
             f"bbr's copy ({job_sizes(announced)}, uncompressed)" if announced else "bbr's copy",
