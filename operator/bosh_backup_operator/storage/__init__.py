@@ -86,6 +86,18 @@ class FileWriter(Protocol):
     def abandon(self) -> None: ...
 
 
+def store_file(writer: FileWriter, source: Path, progress: Progress | None = None) -> StoredFile:
+    """`source` fed to a store's writer in order; the writer abandoned if anything fails."""
+    try:
+        with source.open("rb") as handle:
+            for chunk in hashed_chunks(handle, NO_DIGEST, progress):
+                writer.feed(chunk)
+        return writer.finish()
+    except BaseException:
+        writer.abandon()
+        raise
+
+
 class Store(Protocol):
     location: str
 

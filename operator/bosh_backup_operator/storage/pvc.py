@@ -16,7 +16,6 @@ from typing import Any, BinaryIO
 from ..bosh import paths
 from . import (
     MANIFEST,
-    NO_DIGEST,
     STAGING_SUFFIX,
     ChecksumMismatch,
     Progress,
@@ -25,6 +24,7 @@ from . import (
     hashed_chunks,
     location_of,
     manifest_bytes,
+    store_file,
 )
 
 
@@ -89,14 +89,9 @@ class PvcStore:
         self.staging.mkdir(parents=True)
 
     def put(self, name: str, source: Path, progress: Progress | None = None) -> StoredFile:
-        write = self.writer(name, source)
         try:
-            with source.open("rb") as handle:
-                for chunk in hashed_chunks(handle, NO_DIGEST, progress):
-                    write.feed(chunk)
-            return write.finish()
+            return store_file(self.writer(name, source), source, progress)
         except OSError as error:
-            write.abandon()
             raise StorageError("StorageWriteFailed", f"writing {name} to {self.location}: {error}") from None
 
     def writer(self, name: str, source: Path) -> PvcWrite:

@@ -24,7 +24,6 @@ from ..bosh import paths
 from . import (
     CHUNK,
     MANIFEST,
-    NO_DIGEST,
     ChecksumMismatch,
     Progress,
     StorageError,
@@ -32,6 +31,7 @@ from . import (
     hashed_chunks,
     location_of,
     manifest_bytes,
+    store_file,
 )
 
 PART_SIZE = 16 << 20
@@ -253,15 +253,7 @@ class S3Store:
                 self.client.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"])
 
     def put(self, name: str, source: Path, progress: Progress | None = None) -> StoredFile:
-        upload = self.writer(name, source)
-        try:
-            with source.open("rb") as handle:
-                for chunk in hashed_chunks(handle, NO_DIGEST, progress):
-                    upload.feed(chunk)
-            return upload.finish()
-        except BaseException:
-            upload.abandon()
-            raise
+        return store_file(self.writer(name, source), source, progress)
 
     def writer(self, name: str, source: Path) -> S3Upload:
         """An upload fed with the bytes of `source` as they come, even while the file grows."""
