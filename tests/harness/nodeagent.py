@@ -42,7 +42,6 @@ from typing import Any
 
 from .rest import ApiError, Rest
 
-TOKEN_ATTEMPTS = 8
 log = logging.getLogger("nodeagent")
 TESTS_DIR = Path(__file__).resolve().parents[1]
 TERMINATION_MESSAGE_LIMIT = 4096
@@ -133,10 +132,6 @@ class NodeAgent:
         self.container_path: str = (image or {}).get("path") or os.environ["PATH"]
         self.stop = threading.Event()
         self.workers: dict[str, PodWorker] = {}
-        # pods this agent ran to their end: a late watch event still showing one running
-        # (the stream lags under load) must not make it look lost, as a kubelet never
-        # changes a terminal pod's phase
-        self.ended: set[str] = set()
         self.lock = threading.Lock()
         self.labels = {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
                        "kubernetes.io/arch": "amd64"}
@@ -241,14 +236,11 @@ class NodeAgent:
                     worker.request_stop(pod)
                 return
             if kind == "DELETED":
-                self.ended.discard(uid)
                 return
             phase = pod.get("status", {}).get("phase")
             if phase in ("Succeeded", "Failed"):
                 if pod["metadata"].get("deletionTimestamp"):
                     self.finalize_deletion(pod)
-                return
-            if uid in self.ended:
                 return
             if self.was_running_before(pod):
                 self.mark_lost(pod)
@@ -284,7 +276,6 @@ class NodeAgent:
     def worker_done(self, uid: str) -> None:
         with self.lock:
             self.workers.pop(uid, None)
-            self.ended.add(uid)
 
     def event(self, rest: Rest, pod: dict[str, Any], reason: str, message: str, kind: str,
               component: str = "kubelet") -> None:
@@ -693,19 +684,9 @@ class PodWorker(threading.Thread):
                                "uid": meta["uid"]}}}
         if source.get("audience"):
             body["spec"]["audiences"] = [source["audience"]]
-        path = f"/api/v1/namespaces/{meta['namespace']}/serviceaccounts/{account}/token"
-        for attempt in range(TOKEN_ATTEMPTS):
-            try:
-                result = self.rest.post(path, body)
-                return str(result["status"]["token"]).encode()
-            except ApiError as error:
-                # the node authorizer learns of a pod's binding from its own watch, which lags
-                # under load: "no relationship found" until then; a kubelet retries
-                if error.status != 403 or "no relationship found" not in str(error) or \
-                        attempt == TOKEN_ATTEMPTS - 1:
-                    raise
-                time.sleep(0.5 * (attempt + 1))
-        raise AssertionError("unreachable")
+        result = self.rest.post(
+            f"/api/v1/namespaces/{meta['namespace']}/serviceaccounts/{account}/token", body)
+        return str(result["status"]["token"]).encode()
 
     def prepare_volumes(self) -> dict[str, Path]:
         volumes: dict[str, Path] = {}
