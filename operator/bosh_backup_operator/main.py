@@ -148,6 +148,7 @@ def under_way(status: kopf.Status, **_: Any) -> bool:
 @kopf.on.create(*BACKUPS)
 @kopf.on.update(*BACKUPS, field="spec.cancel")
 def backup_changed(**kwargs: Any) -> None:
+    schedules().window.wait()   # a fleet's fire goes first
     backups().reconcile(kwargs["namespace"], kwargs["name"])
 
 
@@ -248,9 +249,13 @@ async def schedule_daemon(stopped: kopf.DaemonStopped, memo: kopf.Memo, **kwargs
     memo["wake"] = (asyncio.get_running_loop(), wake)
     key, running = (kwargs["namespace"], kwargs["name"]), kwargs["active_scheduled_backups"]
     indexed = (kwargs["namespace"], label_value(kwargs["name"]))  # the index is keyed by the label's value
+    controller = schedules()
     while not stopped:
+        body = dict(kwargs["body"])
+        if not controller.due(body):   # bookkeeping waits while a fleet fires; a fire never does
+            await controller.window.wait_async()
         delay = await asyncio.get_running_loop().run_in_executor(
-            schedule_executor(), functools.partial(schedules().reconcile, *key, body=dict(kwargs["body"]),
+            schedule_executor(), functools.partial(controller.reconcile, *key, body=body,
                                                    known_active=indexed in running))
         wake.clear()
         waiters = {asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stopped.wait())}
@@ -264,6 +269,7 @@ async def schedule_daemon(stopped: kopf.DaemonStopped, memo: kopf.Memo, **kwargs
 def schedule_changed(memo: kopf.Memo, **kwargs: Any) -> None:
     """Spec or annotations changed (suspend, run-now, retention): act now, and let the
     daemon recompute its next time."""
+    schedules().window.wait()
     schedules().reconcile(kwargs["namespace"], kwargs["name"])
     if "wake" in memo:
         loop, wake = memo["wake"]
@@ -274,6 +280,7 @@ def schedule_changed(memo: kopf.Memo, **kwargs: Any) -> None:
 def scheduled_backup_moved(**kwargs: Any) -> None:
     """A scheduled backup started or ended: its schedule's status and retention follow."""
     if kwargs["namespace"]:
+        schedules().window.wait()
         schedules().reconcile(kwargs["namespace"], dict(kwargs["annotations"]).get(SCHEDULE_ANNOTATION)
                               or dict(kwargs["labels"])[SCHEDULE_LABEL])
 

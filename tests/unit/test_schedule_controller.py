@@ -10,7 +10,7 @@ import copy
 import datetime
 from typing import Any
 
-from bosh_backup_operator.controllers.schedule import SETTLE_SECONDS, ScheduleController
+from bosh_backup_operator.controllers.schedule import SETTLE_SECONDS, FireWindow, ScheduleController
 from bosh_backup_operator.kube import ApiError
 
 UTC = datetime.UTC
@@ -219,3 +219,42 @@ def test_status_says_which_retention_is_in_force() -> None:
     controller.reconcile("ns", "nightly", now=at("2026-01-01T00:10:00"))
     assert status(kube)["effectiveRetention"] == (
         "keeps the newest 2, one a day for 7 days, and always the newest successful backup; 1 failed or cancelled")
+
+
+def test_due_says_whether_a_fire_waits_and_bookkeeping_waits_for_the_fleet() -> None:
+    """A schedule's own fire never waits; its listing and status wait while others fire."""
+    kube, controller = world(concurrencyPolicy="Forbid")
+    body = kube.get(MemoryKube.custom("DirectorBackupSchedule", "ns", "nightly"))
+    assert body is not None
+    assert not controller.due(body, now=at("2026-01-01T00:59:59"))
+    assert controller.due(body, now=at("2026-01-01T01:00:00.1"))
+    assert controller.window.remaining() == 0
+    controller.reconcile("ns", "nightly", now=at("2026-01-01T01:00:00.2"), known_active=False)
+    assert 0 < controller.window.remaining() <= controller.window.quiet
+    # the fire is remembered: the same time is not due again before status says so
+    assert not controller.due(body, now=at("2026-01-01T01:00:02"))
+
+
+def test_fire_window_waits_for_quiet_and_never_longer_than_its_bound() -> None:
+    clock = [100.0]
+    window = FireWindow(quiet=0.5, longest=3.0, clock=lambda: clock[0])
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(round(seconds, 3))
+        clock[0] += seconds
+    window.wait(sleep)
+    assert slept == []          # nothing fired: no wait at all
+    window.fired()
+    clock[0] += 0.2
+    window.wait(sleep)
+    assert slept == [0.3]       # until `quiet` after the last fire
+
+    def fire_on_every_sleep(seconds: float) -> None:   # a fleet that never stops firing
+        slept.append(round(seconds, 3))
+        clock[0] += seconds
+        window.fired()
+    slept.clear()
+    window.fired()
+    window.wait(fire_on_every_sleep)
+    assert sum(slept) == 3.0    # bounded by `longest`

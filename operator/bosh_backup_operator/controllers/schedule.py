@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import logging
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 from .. import API_VERSION
@@ -15,6 +18,7 @@ from ..planning.schedule import (
     RUN_NOW_ANNOTATION,
     SCHEDULE_ANNOTATION,
     SCHEDULE_LABEL,
+    Decision,
     ScheduleError,
     backup_name,
     decide,
@@ -45,9 +49,41 @@ def add(backups: list[dict[str, Any]], backup: dict[str, Any]) -> None:
         backups.append(backup)
 
 
+class FireWindow:
+    """While a fleet fires at one second, creating its backups goes before everything else
+    the operator would do with them: each new backup's start, and each schedule's listing,
+    pruning and status, wait until no fire has gone out for `quiet` seconds (never longer
+    than `longest`). Measured with 1,000 schedules (bench/schedules.py): that work,
+    done at once, slowed the creations it competes with for the operator and the apiserver
+    to a fire jitter p99 of 4 s."""
+
+    def __init__(self, quiet: float = 0.5, longest: float = 15.0,
+                 clock: Callable[[], float] = time.monotonic):
+        self.quiet, self.longest, self.clock = quiet, longest, clock
+        self.last_fire = float("-inf")
+
+    def fired(self) -> None:
+        self.last_fire = self.clock()
+
+    def remaining(self) -> float:
+        """Seconds until the window is quiet; 0 when it is."""
+        return max(0.0, self.last_fire + self.quiet - self.clock())
+
+    def wait(self, sleep: Callable[[float], None] = time.sleep) -> None:
+        deadline = self.clock() + self.longest
+        while (left := self.remaining()) > 0 and self.clock() < deadline:
+            sleep(min(left, deadline - self.clock()))
+
+    async def wait_async(self) -> None:
+        deadline = self.clock() + self.longest
+        while (left := self.remaining()) > 0 and self.clock() < deadline:
+            await asyncio.sleep(min(left, deadline - self.clock()))
+
+
 class ScheduleController:
     def __init__(self, kube: Kube):
         self.kube = kube
+        self.window = FireWindow()
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._guard = threading.Lock()
         # fire times acted on but maybe not yet in status: a reconcile in between must not
@@ -75,24 +111,39 @@ class ScheduleController:
                 return MAX_SLEEP
             return self._reconcile(body, now or datetime.datetime.now(datetime.UTC), known_active)
 
+    def due(self, body: dict[str, Any], now: datetime.datetime | None = None) -> bool:
+        """Whether a backup of this schedule is due now: a reconcile that must not wait."""
+        try:
+            return self._decide(body, now or datetime.datetime.now(datetime.UTC))[2].fire is not None
+        except ScheduleError:
+            return False
+
+    def _decide(self, body: dict[str, Any], now: datetime.datetime) -> tuple[str, Any, Decision]:
+        meta, spec = body["metadata"], body["spec"]
+        expression = effective_schedule(spec["schedule"], meta["namespace"], meta["name"])
+        tz = zone(spec.get("timeZone", "UTC"))
+        recorded = parse_time((body.get("status") or {}).get("lastScheduleTime"))
+        remembered = self._fired.get((meta["namespace"], meta["name"]))
+        last = max(t for t in (recorded, remembered, parse_time(meta["creationTimestamp"])) if t is not None)
+        return expression, tz, decide(expression, tz, last, now, spec.get("startingDeadlineSeconds"),
+                                      spec.get("suspend", False))
+
     def _reconcile(self, body: dict[str, Any], now: datetime.datetime, known_active: bool | None) -> float:
         meta, spec = body["metadata"], body["spec"]
         status = dict(body.get("status") or {})
         namespace, name = meta["namespace"], meta["name"]
         generation = meta.get("generation")
         try:
-            expression = effective_schedule(spec["schedule"], namespace, name)
-            tz = zone(spec.get("timeZone", "UTC"))
+            expression, tz, decision = self._decide(body, now)
         except ScheduleError as error:
             self.write(body, {}, [condition("Ready", False, "InvalidSchedule", str(error), generation=generation)])
             return MAX_SLEEP
         recorded = parse_time(status.get("lastScheduleTime"))
         remembered = self._fired.get((namespace, name))
-        last = max(t for t in (recorded, remembered, parse_time(meta["creationTimestamp"])) if t is not None)
-        decision = decide(expression, tz, last, now, spec.get("startingDeadlineSeconds"), spec.get("suspend", False))
         policy = spec.get("concurrencyPolicy", "Forbid")
         if decision.fire and known_active is not None and (
                 policy == "Allow" or (policy == "Forbid" and not known_active)):
+            self.window.fired()
             self.create_backup(body, backup_name(name, decision.fire), decision.fire)
             self._fired[(namespace, name)] = decision.fire
             return SETTLE_SECONDS
