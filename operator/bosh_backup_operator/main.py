@@ -24,7 +24,7 @@ from .jobs import ANNOTATION_RUN, LABEL_KIND, LABEL_NAME, MANAGED_BY
 from .names import label_value
 from .planning.schedule import SCHEDULE_ANNOTATION, SCHEDULE_LABEL
 from .status import condition, conditions_changed, merge_conditions
-from .waits import WaitQueue
+from .waits import ActiveRun, SafetyNet, WaitQueue
 
 DIRECTORS = (GROUP, VERSION, "directors")
 BACKUPS = (GROUP, VERSION, "directorbackups")
@@ -140,30 +140,12 @@ def waiting(status: kopf.Status, **_: Any) -> bool:
     return status.get("phase") in (None, "", "Pending") and status.get("reason") == "WaitingForDirector"
 
 
-def under_way(status: kopf.Status, **_: Any) -> bool:
-    return active(status) and not waiting(status)
-
-
 @kopf.on.resume(*BACKUPS, when=active)
 @kopf.on.create(*BACKUPS)
 @kopf.on.update(*BACKUPS, field="spec.cancel")
 def backup_changed(**kwargs: Any) -> None:
     schedules().window.wait()   # a fleet's fire goes first
     backups().reconcile(kwargs["namespace"], kwargs["name"])
-
-
-@kopf.timer(*BACKUPS, interval=SAFETY_NET_SECONDS, when=under_way)
-def backup_safety_net(**kwargs: Any) -> None:
-    """A missed Job event: look again now and then."""
-    backups().reconcile(kwargs["namespace"], kwargs["name"])
-
-
-@kopf.timer(*BACKUPS, interval=WAITING_SAFETY_NET_SECONDS, when=waiting)
-def backup_waiting(**kwargs: Any) -> None:
-    """A waiting run is woken when the run before it ends; this is in case that was missed.
-    One queued behind another only looks now and then: hundreds may wait."""
-    if not backups().waits.skip_tick(("DirectorBackup", kwargs["namespace"], kwargs["name"])):
-        backups().reconcile(kwargs["namespace"], kwargs["name"])
 
 
 @kopf.on.event(*BACKUPS)
@@ -183,16 +165,41 @@ def restore_changed(**kwargs: Any) -> None:
     controllers()["DirectorRestore"].reconcile(kwargs["namespace"], kwargs["name"])
 
 
-@kopf.timer(*RESTORES, interval=SAFETY_NET_SECONDS, when=under_way)
-def restore_safety_net(**kwargs: Any) -> None:
-    controllers()["DirectorRestore"].reconcile(kwargs["namespace"], kwargs["name"])
+def active_run(body: kopf.Body, namespace: str | None, name: str | None, spec: kopf.Spec,
+               status: kopf.Status) -> dict[tuple[str, str], ActiveRun] | None:
+    if not namespace or not name or not active(status):
+        return None
+    return {(namespace, spec["directorRef"]["name"]): ActiveRun(body["kind"], name, waiting(status))}
 
 
-@kopf.timer(*RESTORES, interval=WAITING_SAFETY_NET_SECONDS, when=waiting)
-def restore_waiting(**kwargs: Any) -> None:
-    restores = controllers()["DirectorRestore"]
-    if not restores.waits.skip_tick(("DirectorRestore", kwargs["namespace"], kwargs["name"])):
-        restores.reconcile(kwargs["namespace"], kwargs["name"])
+@kopf.index(*BACKUPS)
+def active_backups(body: kopf.Body, namespace: str | None, name: str | None, spec: kopf.Spec,
+                   status: kopf.Status, **_: Any) -> dict[tuple[str, str], ActiveRun] | None:
+    """(namespace, Director) -> its backups not ended, for the Director's safety net."""
+    return active_run(body, namespace, name, spec, status)
+
+
+@kopf.index(*RESTORES)
+def active_restores(body: kopf.Body, namespace: str | None, name: str | None, spec: kopf.Spec,
+                    status: kopf.Status, **_: Any) -> dict[tuple[str, str], ActiveRun] | None:
+    return active_run(body, namespace, name, spec, status)
+
+
+@functools.cache
+def safety_net() -> SafetyNet:
+    return SafetyNet(WAITING_SAFETY_NET_SECONDS)
+
+
+@kopf.timer(*DIRECTORS, interval=SAFETY_NET_SECONDS)
+def runs_safety_net(**kwargs: Any) -> None:
+    """A missed Job event, or a waiting run whose wake-up was missed: each of the Director's
+    active runs is looked at again now and then."""
+    namespace, key = kwargs["namespace"], (kwargs["namespace"], kwargs["name"])
+    indexes = (kwargs["active_backups"], kwargs["active_restores"])
+    for run in safety_net().pick(key, [run for index in indexes for run in index.get(key, [])]):
+        controller = controllers()[run.kind]
+        if not (run.waiting and controller.waits.skip_tick((run.kind, namespace, run.name))):
+            controller.reconcile(namespace, run.name)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=MANAGED_BY)

@@ -9,6 +9,8 @@ believes it is first confirms that no older run of its Director waits (RunContro
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 Key = tuple[str, str, str]   # (kind, namespace, name)
@@ -90,3 +92,45 @@ class WaitQueue:
     def __len__(self) -> int:
         with self._guard:
             return len(self._waiters)
+
+
+@dataclass(frozen=True)
+class ActiveRun:
+    kind: str
+    name: str
+    waiting: bool   # Pending, WaitingForDirector
+
+
+class SafetyNet:
+    """Which of a Director's active runs its safety-net tick looks at: each run under way
+    every tick, and a waiting one at most every `waiting_every` seconds (hundreds may wait).
+
+    One timer per Director rather than one per run: kopf keeps the newest body of every
+    object that has a timer, and with a fleet's backups queued that was most of the
+    operator's memory (bench/schedules.py). A run whose Director is gone has no net; its
+    Job's and pods' events still move it, and a restart resumes it."""
+
+    def __init__(self, waiting_every: float, clock: Callable[[], float] = time.monotonic):
+        self.waiting_every, self.clock = waiting_every, clock
+        self._looked: dict[tuple[str, str], dict[tuple[str, str], float]] = {}
+        self._guard = threading.Lock()
+
+    def pick(self, director: tuple[str, str], runs: Iterable[ActiveRun]) -> list[ActiveRun]:
+        now = self.clock()
+        picked = []
+        with self._guard:
+            before = self._looked.get(director, {})
+            looked: dict[tuple[str, str], float] = {}
+            for run in runs:
+                key = (run.kind, run.name)
+                last = before.get(key)
+                if run.waiting and last is not None and now - last < self.waiting_every:
+                    looked[key] = last
+                    continue
+                looked[key] = now
+                picked.append(run)
+            if looked:   # only the runs still active are remembered
+                self._looked[director] = looked
+            else:
+                self._looked.pop(director, None)
+        return picked

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bosh_backup_operator.waits import LOOK_EVERY, Waiter, WaitQueue
+from bosh_backup_operator.waits import LOOK_EVERY, ActiveRun, SafetyNet, Waiter, WaitQueue
 
 KEYS = ("https://10.0.0.6:25555",)
 
@@ -46,3 +46,26 @@ def test_only_the_runs_behind_skip_their_timer_and_they_still_look_now_and_then(
     queue.remove(("DirectorBackup", "ns", "b-000"))
     assert not queue.skip_tick(("DirectorBackup", "ns", "b-001")), "first now"
     assert not queue.skip_tick(("DirectorBackup", "ns", "unknown"))
+
+
+def test_the_safety_net_looks_at_runs_under_way_each_tick_and_at_waiting_ones_now_and_then() -> None:
+    clock = [0.0]
+    net = SafetyNet(waiting_every=60, clock=lambda: clock[0])
+    prod = ("ns", "prod")
+    running, queued = ActiveRun("DirectorBackup", "b-000", False), ActiveRun("DirectorBackup", "b-001", True)
+    assert net.pick(prod, [running, queued]) == [running, queued]
+    for _ in range(5):
+        clock[0] += 10
+        assert net.pick(prod, [running, queued]) == [running]
+    clock[0] += 10
+    assert net.pick(prod, [running, queued]) == [running, queued]   # 60 s after its last look
+    assert net.pick(("ns", "staging"), []) == []
+    assert ("ns", "staging") not in net._looked, "a Director with nothing active keeps no memory"
+
+
+def test_the_safety_net_forgets_runs_that_ended() -> None:
+    net = SafetyNet(waiting_every=60, clock=lambda: 0.0)
+    prod = ("ns", "prod")
+    net.pick(prod, [ActiveRun("DirectorBackup", "b-000", True)])
+    net.pick(prod, [])
+    assert prod not in net._looked
