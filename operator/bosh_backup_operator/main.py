@@ -148,12 +148,16 @@ def backup_changed(**kwargs: Any) -> None:
     backups().reconcile(kwargs["namespace"], kwargs["name"])
 
 
-@kopf.on.event(*BACKUPS)
-@kopf.on.event(*RESTORES)
+def deleted(type: str, **_: Any) -> bool:   # kopf names the event type `type`
+    return type == "DELETED"
+
+
+@kopf.on.event(*BACKUPS, when=deleted)   # filtered first: a fleet's runs change status all the time
+@kopf.on.event(*RESTORES, when=deleted)
 def run_gone(**kwargs: Any) -> None:
     """A run deleted while it waited gives up its place in the queue."""
     body = kwargs["body"]
-    if kwargs["type"] == "DELETED" and kwargs["namespace"]:
+    if kwargs["namespace"]:
         controllers()[body["kind"]].forget(kwargs["namespace"], kwargs["name"],
                                            body["spec"]["directorRef"]["name"])
 
