@@ -32,10 +32,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def quiet_timers(record: logging.LogRecord) -> bool:
+    """Drops kopf's line for every timer tick that went well: with a Director's timers that
+    is lines per second doing nothing but cost CPU and bury what matters. Failures stay."""
+    message = record.getMessage()
+    return not (record.levelno == logging.INFO and message.startswith("Timer '")
+                and message.endswith("' succeeded."))
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s [%(name)s] %(message)s")
+    if not args.verbose:
+        logging.getLogger("kopf.objects").addFilter(quiet_timers)
     from . import main as handlers  # registers the handlers with kopf
     from . import metrics, settings
 

@@ -122,12 +122,12 @@ def catalog_changed(**kwargs: Any) -> None:
 
 
 @kopf.timer(*CATALOGS, interval=SAFETY_NET_SECONDS)
-def catalog_tick(**kwargs: Any) -> None:
+async def catalog_tick(**kwargs: Any) -> None:
     """Listings fall due, and their Jobs end (a Job's end also wakes it). Between listings a
-    catalog costs no request: every Director has one."""
+    catalog costs no request, nor a thread: every Director has one."""
     body = dict(kwargs["body"])
     if (body.get("status") or {}).get("jobName") or catalogs().due(body):
-        catalogs().reconcile(kwargs["namespace"], kwargs["name"])
+        await asyncio.to_thread(catalogs().reconcile, kwargs["namespace"], kwargs["name"])
 
 
 # -- DirectorBackup --------------------------------------------------------------------------------
@@ -195,15 +195,15 @@ def safety_net() -> SafetyNet:
 
 
 @kopf.timer(*DIRECTORS, interval=SAFETY_NET_SECONDS)
-def runs_safety_net(**kwargs: Any) -> None:
+async def runs_safety_net(**kwargs: Any) -> None:
     """A missed Job event, or a waiting run whose wake-up was missed: each of the Director's
-    active runs is looked at again now and then."""
+    active runs is looked at again now and then. A Director with none costs no thread."""
     namespace, key = kwargs["namespace"], (kwargs["namespace"], kwargs["name"])
     indexes = (kwargs["active_backups"], kwargs["active_restores"])
     for run in safety_net().pick(key, [run for index in indexes for run in index.get(key, [])]):
         controller = controllers()[run.kind]
         if not (run.waiting and controller.waits.skip_tick((run.kind, namespace, run.name))):
-            controller.reconcile(namespace, run.name)
+            await asyncio.to_thread(controller.reconcile, namespace, run.name)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=MANAGED_BY)

@@ -37,3 +37,16 @@ def test_kopf_settings_use_our_names() -> None:
     assert isinstance(settings.persistence.progress_storage, kopf.AnnotationsProgressStorage)
     assert settings.persistence.progress_storage.prefix == "kopf.bosh-backup.dev"
     assert settings.posting.reporting_component == "bosh-backup-operator"
+
+
+def test_the_log_drops_timer_ticks_that_went_well_and_keeps_everything_else() -> None:
+    import logging
+
+    from bosh_backup_operator.cli import quiet_timers
+
+    def record(level: int, message: str) -> logging.LogRecord:
+        return logging.LogRecord("kopf.objects", level, __file__, 1, message, None, None)
+    assert not quiet_timers(record(logging.INFO, "Timer 'runs_safety_net' succeeded."))
+    assert quiet_timers(record(logging.ERROR, "Timer 'runs_safety_net' failed with an exception. Will retry."))
+    assert quiet_timers(record(logging.INFO, "Handler 'backup_changed' succeeded."))
+    assert quiet_timers(record(logging.WARNING, "Timer 'catalog_tick' succeeded."))
