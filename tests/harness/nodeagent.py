@@ -42,6 +42,7 @@ from typing import Any
 
 from .rest import ApiError, Rest
 
+TOKEN_ATTEMPTS = 8
 log = logging.getLogger("nodeagent")
 TESTS_DIR = Path(__file__).resolve().parents[1]
 TERMINATION_MESSAGE_LIMIT = 4096
@@ -132,6 +133,10 @@ class NodeAgent:
         self.container_path: str = (image or {}).get("path") or os.environ["PATH"]
         self.stop = threading.Event()
         self.workers: dict[str, PodWorker] = {}
+        # pods this agent ran to their end: a late watch event still showing one running
+        # (the stream lags under load) must not make it look lost, as a kubelet never
+        # changes a terminal pod's phase
+        self.ended: set[str] = set()
         self.lock = threading.Lock()
         self.labels = {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
                        "kubernetes.io/arch": "amd64"}
@@ -236,11 +241,14 @@ class NodeAgent:
                     worker.request_stop(pod)
                 return
             if kind == "DELETED":
+                self.ended.discard(uid)
                 return
             phase = pod.get("status", {}).get("phase")
             if phase in ("Succeeded", "Failed"):
                 if pod["metadata"].get("deletionTimestamp"):
                     self.finalize_deletion(pod)
+                return
+            if uid in self.ended:
                 return
             if self.was_running_before(pod):
                 self.mark_lost(pod)
@@ -273,9 +281,13 @@ class NodeAgent:
             if error.status not in (404, 409):
                 log.warning("final delete of %s failed: %s", pod_key(pod), error)
 
-    def worker_done(self, uid: str) -> None:
+    def worker_done(self, uid: str, *, ended: bool) -> None:
+        """ended: its final status reached the API. If it did not (the apiserver away), a
+        later event still showing it running marks it lost, as before, and its Job retries."""
         with self.lock:
             self.workers.pop(uid, None)
+            if ended:
+                self.ended.add(uid)
 
     def event(self, rest: Rest, pod: dict[str, Any], reason: str, message: str, kind: str,
               component: str = "kubelet") -> None:
@@ -336,6 +348,7 @@ class PodWorker(threading.Thread):
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.statuses: dict[str, dict[str, Any]] = {}
         self.init_statuses: dict[str, dict[str, Any]] = {}
+        self.terminal_published = False   # a Succeeded or Failed status reached the API
         self.status_lock = threading.Lock()
         self.reason: str | None = None
         self.message: str | None = None
@@ -364,7 +377,7 @@ class PodWorker(threading.Thread):
                 self.publish("Failed")
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)  # secrets do not outlive the pod
-            self.agent.worker_done(self.uid)
+            self.agent.worker_done(self.uid, ended=self.terminal_published)
 
     # -- the pod's life -----------------------------------------------------------
 
@@ -613,6 +626,7 @@ class PodWorker(threading.Thread):
                 status["message"] = self.message
             try:
                 self.rest.merge_patch(pod_path(self.pod, "/status"), {"status": status})
+                self.terminal_published = phase in ("Succeeded", "Failed")
             except ApiError as error:
                 if error.status != 404:
                     raise
@@ -684,9 +698,19 @@ class PodWorker(threading.Thread):
                                "uid": meta["uid"]}}}
         if source.get("audience"):
             body["spec"]["audiences"] = [source["audience"]]
-        result = self.rest.post(
-            f"/api/v1/namespaces/{meta['namespace']}/serviceaccounts/{account}/token", body)
-        return str(result["status"]["token"]).encode()
+        path = f"/api/v1/namespaces/{meta['namespace']}/serviceaccounts/{account}/token"
+        for attempt in range(TOKEN_ATTEMPTS):
+            try:
+                result = self.rest.post(path, body)
+                return str(result["status"]["token"]).encode()
+            except ApiError as error:
+                # the node authorizer learns of a pod's binding from its own watch, which lags
+                # under load: "no relationship found" until then; a kubelet retries
+                if error.status != 403 or "no relationship found" not in str(error) or \
+                        attempt == TOKEN_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.5 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     def prepare_volumes(self) -> dict[str, Path]:
         volumes: dict[str, Path] = {}
