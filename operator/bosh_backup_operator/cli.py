@@ -47,7 +47,9 @@ def main(argv: list[str] | None = None) -> None:
     if not args.verbose:
         logging.getLogger("kopf.objects").addFilter(quiet_timers)
     from . import main as handlers  # registers the handlers with kopf
-    from . import metrics, settings
+    from . import metrics, settings, watch_trim
+
+    watch_trim.install()
 
     settings.watched_namespaces = list(args.namespace)
     settings.peering_lifetime = args.peering_lifetime
