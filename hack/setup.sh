@@ -43,8 +43,9 @@ missing_packages=()
 [ -x /usr/bin/sudo ] || missing_packages+=(sudo)
 command -v chattr >/dev/null || missing_packages+=(e2fsprogs)
 command -v shasum >/dev/null || missing_packages+=(perl)
+command -v age >/dev/null || missing_packages+=(age)   # the README's recovery by hand, tested
 if [ "${#missing_packages[@]}" -gt 0 ]; then
-  echo "[setup] installing ${missing_packages[*]} (the simulated director VM)"
+  echo "[setup] installing ${missing_packages[*]} (the simulated director VM, the stock age CLI)"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     "${missing_packages[@]}" >/dev/null
 fi

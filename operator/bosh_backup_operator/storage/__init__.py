@@ -23,13 +23,25 @@ Progress = Callable[[int], None]   # called with bytes just transferred
 
 
 @dataclass(frozen=True)
-class StoredFile:
+class Plaintext:
+    """What an encrypted file holds: its name, size and sha256 before encryption."""
     name: str
     size: int
     sha256: str
 
+
+@dataclass(frozen=True)
+class StoredFile:
+    name: str
+    size: int
+    sha256: str                        # of the stored bytes
+    plaintext: Plaintext | None = None   # for an encrypted file
+
     def as_status(self) -> dict[str, Any]:
-        return asdict(self)
+        status = asdict(self)
+        if self.plaintext is None:
+            del status["plaintext"]
+        return status
 
 
 class StorageError(Exception):
@@ -86,13 +98,17 @@ class FileWriter(Protocol):
     def abandon(self) -> None: ...
 
 
-def store_file(writer: FileWriter, source: Path, progress: Progress | None = None) -> StoredFile:
-    """`source` fed to a store's writer in order; the writer abandoned if anything fails."""
+def store_file(writer: FileWriter, source: Path, progress: Progress | None = None, *, what: str = "") -> StoredFile:
+    """`source` fed to a store's writer in order; the writer abandoned if anything fails.
+    `what` (e.g. "writing f to pvc://claim/path") leads the message of a failed read or write."""
     try:
         with source.open("rb") as handle:
             for chunk in hashed_chunks(handle, NO_DIGEST, progress):
                 writer.feed(chunk)
         return writer.finish()
+    except OSError as error:   # the file, or a claim, failed under us
+        writer.abandon()
+        raise StorageError("StorageWriteFailed", f"{what or f'storing {source.name}'}: {error}") from None
     except BaseException:
         writer.abandon()
         raise
@@ -103,7 +119,7 @@ class Store(Protocol):
 
     def begin(self) -> None: ...
     def put(self, name: str, source: Path, progress: Progress | None = None) -> StoredFile: ...
-    def writer(self, name: str, source: Path) -> FileWriter: ...
+    def writer(self, name: str, source: Path | None) -> FileWriter: ...
     def verify(self, stored: StoredFile) -> None: ...
     def publish(self, manifest: dict[str, Any]) -> StoredFile: ...
     def abort(self) -> None: ...

@@ -40,7 +40,7 @@ def inside(root: Path, path: str) -> Path:
 
 
 class PvcWrite:
-    def __init__(self, store: PvcStore, name: str, source: Path, *, in_place: bool):
+    def __init__(self, store: PvcStore, name: str, source: Path | None, *, in_place: bool):
         self.store, self.name, self.source, self.in_place = store, name, source, in_place
         self.digest, self.size = hashlib.sha256(), 0
         self.handle: BinaryIO | None = None
@@ -61,6 +61,7 @@ class PvcWrite:
             os.fsync(self.handle.fileno())
             self.handle.close()
         else:
+            assert self.source is not None
             with self.source.open("rb") as handle:
                 os.fsync(handle.fileno())
             self.store.proven.add(self.name)   # hashed from the claim itself
@@ -89,15 +90,14 @@ class PvcStore:
         self.staging.mkdir(parents=True)
 
     def put(self, name: str, source: Path, progress: Progress | None = None) -> StoredFile:
-        try:
-            return store_file(self.writer(name, source), source, progress)
-        except OSError as error:
-            raise StorageError("StorageWriteFailed", f"writing {name} to {self.location}: {error}") from None
+        return store_file(self.writer(name, source), source, progress, what=f"writing {name} to {self.location}")
 
-    def writer(self, name: str, source: Path) -> PvcWrite:
+    def writer(self, name: str, source: Path | None) -> PvcWrite:
         """A file fed in order: copied into the staging folder, or, when the tool wrote it
-        there already, only hashed as it grows (that reading is the read-back)."""
-        return PvcWrite(self, name, source, in_place=source.resolve().is_relative_to(self.staging.resolve()))
+        there already, only hashed as it grows (that reading is the read-back). Without a
+        source, the bytes exist only as they are fed (an encrypted file)."""
+        in_place = source is not None and source.resolve().is_relative_to(self.staging.resolve())
+        return PvcWrite(self, name, source, in_place=in_place)
 
     def verify(self, stored: StoredFile) -> None:
         if stored.name in self.proven:

@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import os
+import threading
 import zlib
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -36,6 +37,8 @@ from . import (
 
 PART_SIZE = 16 << 20
 IN_FLIGHT = 8
+MEMORY_PART_SIZE = 8 << 20    # parts held in memory (no file to slice), at most MEMORY_PARTS of them
+MEMORY_PARTS = 4
 
 
 class FileSlice(io.RawIOBase):
@@ -152,19 +155,30 @@ class S3Upload:
     as its SHA-256. CRC32 costs a fraction of a SHA-256 pass, and the unsigned trailer it
     travels in spares botocore from hashing every payload once more to sign it."""
 
-    def __init__(self, store: S3Store, name: str, source: Path):
+    def __init__(self, store: S3Store, name: str, source: Path | None):
         self.store, self.name, self.source, self.key = store, name, source, store.key(name)
         self.digest, self.crc = hashlib.sha256(), 0
         self.size = self.queued = 0   # bytes fed; bytes handed to parts
         self.upload_id: str | None = None
         self.parts: list[Future[dict[str, Any]]] = []
+        # without a source file (bytes made as they are fed: an encrypted file) parts are
+        # held in memory until sent, a bounded number at a time
+        self.pending: bytearray | None = bytearray() if source is None else None
+
+    def part_size(self) -> int:
+        if self.pending is None:
+            return PART_SIZE
+        # S3 allows 10,000 parts: larger ones after the first 1,000 (8 GiB) reach beyond 500 GiB
+        return MEMORY_PART_SIZE if len(self.parts) < 1000 else 8 * MEMORY_PART_SIZE
 
     def feed(self, data: bytes) -> None:
         self.digest.update(data)
         self.crc = zlib.crc32(data, self.crc)
         self.size += len(data)
-        while self.size - self.queued >= PART_SIZE:
-            self._send(PART_SIZE)
+        if self.pending is not None:
+            self.pending += data
+        while self.size - self.queued >= self.part_size():
+            self._send(self.part_size())
 
     def _send(self, length: int) -> None:
         if self.upload_id is None:
@@ -172,11 +186,21 @@ class S3Upload:
                                              self.store.client.create_multipart_upload, Bucket=self.store.bucket,
                                              Key=self.key, ChecksumAlgorithm="CRC32",
                                              ChecksumType="FULL_OBJECT")["UploadId"]
-        self.parts.append(self.store.pool.submit(self._send_part, len(self.parts) + 1, self.queued, length))
+        body: bytes | None = None
+        if self.pending is not None:
+            with memoryview(self.pending) as view:   # one copy, not two
+                body = bytes(view[:length])
+            del self.pending[:length]
+            self.store.memory_parts.acquire()   # waits while the parts in memory are all in flight
+        part = self.store.pool.submit(self._send_part, len(self.parts) + 1, self.queued, length, body)
+        if body is not None:
+            part.add_done_callback(lambda _: self.store.memory_parts.release())
+        self.parts.append(part)
         self.queued += length
 
-    def _send_part(self, number: int, offset: int, length: int) -> dict[str, Any]:
-        with FileSlice(self.source, offset, length) as body:
+    def _send_part(self, number: int, offset: int, length: int, data: bytes | None) -> dict[str, Any]:
+        with contextlib.ExitStack() as stack:
+            body: Any = data if data is not None else stack.enter_context(FileSlice(self._source(), offset, length))
             result = self.store.call(f"uploading {self.name} part {number}", self.store.client.upload_part,
                                      Bucket=self.store.bucket, Key=self.key, UploadId=self.upload_id,
                                      PartNumber=number, Body=body, ContentLength=length, ChecksumAlgorithm="CRC32")
@@ -189,8 +213,11 @@ class S3Upload:
         store = self.store
         ours = b64(self.crc.to_bytes(4, "big"))
         if self.upload_id is None:   # small: the bytes hashed, sent in one PUT
-            with FileSlice(self.source, 0, self.size) as body:
-                data = body.read()
+            if self.pending is not None:
+                data = bytes(self.pending)
+            else:
+                with FileSlice(self._source(), 0, self.size) as body:
+                    data = body.read()
             answer = store.call(f"uploading {self.name}", store.client.put_object, Bucket=store.bucket, Key=self.key,
                                 Body=data, ChecksumAlgorithm="CRC32")
         else:
@@ -203,6 +230,10 @@ class S3Upload:
         store.proven_by_server(self.name, answer.get("ChecksumCRC32"), ours)
         store.uploaded.append(self.key)
         return StoredFile(self.name, self.size, self.digest.hexdigest())
+
+    def _source(self) -> Path:
+        assert self.source is not None
+        return self.source
 
     def abandon(self) -> None:
         for part in self.parts:
@@ -223,6 +254,7 @@ class S3Store:
         self.uploaded: list[str] = []
         self.proven: set[str] = set()   # names whose stored object the server's checksum proved
         self._pool: ThreadPoolExecutor | None = None
+        self.memory_parts = threading.BoundedSemaphore(MEMORY_PARTS)
 
     @property
     def client(self) -> Any:
@@ -255,8 +287,9 @@ class S3Store:
     def put(self, name: str, source: Path, progress: Progress | None = None) -> StoredFile:
         return store_file(self.writer(name, source), source, progress)
 
-    def writer(self, name: str, source: Path) -> S3Upload:
-        """An upload fed with the bytes of `source` as they come, even while the file grows."""
+    def writer(self, name: str, source: Path | None) -> S3Upload:
+        """An upload fed with the bytes of `source` as they come, even while the file grows;
+        without a source, of bytes that exist only as they are fed."""
         return S3Upload(self, name, source)
 
     def proven_by_server(self, name: str, theirs: str | None, ours: str) -> None:

@@ -1,0 +1,265 @@
+"""Client-side encryption of stored files in the age format (age-encryption.org/v1).
+
+The cryptography is pyrage's (Python bindings of rage, the Rust implementation of age);
+nothing here encrypts by itself. A file is encrypted as it streams to its store, in
+bounded memory: its plaintext is fed in order, pyrage encrypts on a thread of its own,
+and the ciphertext goes on to the store's writer, which hashes what it stores. So the
+manifest keeps two checksums per file: of the stored bytes (what storage verification
+checks, without any key) and of the plaintext (what a restore checks after decrypting).
+
+Anyone can recover by hand with the stock `age` CLI: `age -d -i key file.age > file`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import queue
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import CHUNK, FileWriter, Plaintext, StorageError, StoredFile
+
+FORMAT = "age-encryption.org/v1"
+SUFFIX = ".age"
+SSH_TYPES = ("ssh-ed25519", "ssh-rsa")
+PLAINTEXT_IN_FLIGHT = 2     # chunks of plaintext waiting for the encrypting thread (1 MiB each)
+_END: Any = object()    # the plaintext has ended
+
+
+class EncryptionError(StorageError):
+    pass
+
+
+def recipient_lines(text: str) -> list[str]:
+    """The recipients in an age recipients file: one per line, # comments and blank lines skipped."""
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
+
+
+def parse_recipient(key: str, origin: str) -> Any:
+    """One public key as pyrage's recipient; an error naming where it came from, never echoing
+    more of the line than its first characters (a private key pasted here by mistake)."""
+    import pyrage
+
+    try:
+        if key.startswith("age1"):
+            return pyrage.x25519.Recipient.from_str(key)
+        if key.split(" ", 1)[0] in SSH_TYPES:
+            return pyrage.ssh.Recipient.from_str(key)
+    except pyrage.RecipientError as error:
+        raise EncryptionError("RecipientInvalid", f"{origin}: {key[:12]}... is not a valid age recipient "
+                                                  f"({error})") from None
+    raise EncryptionError("RecipientInvalid", f"{origin}: a recipient starting {key[:8]!r} is neither an age X25519 "
+                                              "public key (age1...) nor an SSH public key (ssh-ed25519 or ssh-rsa)")
+
+
+def describe_recipient(key: str) -> str:
+    """How manifest.json names a recipient: an age public key as it is; an SSH key by its
+    type, SHA256 fingerprint (as `ssh-keygen -l` shows it) and comment."""
+    if key.startswith("age1"):
+        return key
+    kind, blob, *comment = key.split(None, 2)
+    fingerprint = base64.b64encode(hashlib.sha256(base64.b64decode(blob)).digest()).decode().rstrip("=")
+    return " ".join([kind, f"SHA256:{fingerprint}", *comment])
+
+
+@dataclass(frozen=True)
+class Recipients:
+    keys: tuple[str, ...]                 # public keys, as given
+    origins: tuple[str, ...]              # where each came from, for messages
+
+    @classmethod
+    def gather(cls, inline: Sequence[str], files: Sequence[tuple[str, Path]]) -> Recipients:
+        """Inline keys (spec.encryption.recipients) and recipients files ((field, path) of each
+        mounted Secret or ConfigMap key)."""
+        keys, origins = [], []
+        for number, key in enumerate(inline):
+            keys.append(key.strip())
+            origins.append(f"spec.encryption.recipients[{number}]")
+        for origin, path in files:
+            for key in recipient_lines(path.read_text()):
+                keys.append(key)
+                origins.append(origin)
+        if not keys:
+            raise EncryptionError("RecipientInvalid", "spec.encryption names no recipient: its Secret or ConfigMap "
+                                                      "keys hold no public key")
+        return cls(tuple(keys), tuple(origins))
+
+    def parsed(self) -> list[Any]:
+        return [parse_recipient(key, origin) for key, origin in zip(self.keys, self.origins, strict=True)]
+
+    def described(self) -> list[str]:
+        return [describe_recipient(key) for key in self.keys]
+
+
+def manifest_entry(recipients: Recipients) -> dict[str, Any]:
+    return {"format": FORMAT, "recipients": recipients.described()}
+
+
+class _PlaintextPipe:
+    """What pyrage reads the plaintext from: chunks handed over by feed(), in order."""
+
+    def __init__(self) -> None:
+        self.chunks: queue.Queue[Any] = queue.Queue(PLAINTEXT_IN_FLIGHT)
+        self.current, self.offset = b"", 0
+        self.ended = False
+
+    def read(self, size: int = -1) -> bytes:
+        while self.offset >= len(self.current):
+            if self.ended:
+                return b""
+            chunk = self.chunks.get()
+            if chunk is None:       # abandoned: pyrage stops with an error, the thread ends
+                raise OSError("encryption abandoned")
+            if chunk is _END:
+                self.ended = True
+                return b""
+            self.current, self.offset = chunk, 0
+        size = len(self.current) - self.offset if size is None or size < 0 else size
+        data = self.current[self.offset:self.offset + size]
+        self.offset += len(data)
+        return data
+
+
+class _CiphertextSink:
+    def __init__(self, writer: FileWriter):
+        self.writer = writer
+
+    def write(self, data: Any) -> int:
+        self.writer.feed(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+class EncryptingWriter:
+    """A FileWriter: takes a file's plaintext, hands its age ciphertext to the store's writer.
+    finish() gives the stored file (named <name>.age, hashed as stored) with its plaintext's
+    size and sha256 beside it."""
+
+    def __init__(self, inner: FileWriter, recipients: list[Any], plaintext_name: str):
+        import pyrage
+
+        self.inner, self.name = inner, plaintext_name
+        self.digest, self.size = hashlib.sha256(), 0
+        self.pipe = _PlaintextPipe()
+        self.error: BaseException | None = None
+
+        def encrypt() -> None:
+            try:
+                pyrage.encrypt_io(self.pipe, _CiphertextSink(inner), recipients)  # type: ignore[arg-type]
+            except BaseException as error:
+                self.error = error
+        self.thread = threading.Thread(target=encrypt, daemon=True, name=f"age-{plaintext_name}")
+        self.thread.start()
+
+    def _hand_over(self, chunk: Any) -> None:
+        while True:   # the thread may have stopped on the store's error: then stop feeding it
+            if self.error is not None or not self.thread.is_alive():
+                self._raise()
+            try:
+                self.pipe.chunks.put(chunk, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def _raise(self) -> None:
+        error = self.error
+        if isinstance(error, StorageError):
+            raise error
+        raise EncryptionError("EncryptionFailed", f"encrypting {self.name}: {error or 'the encryption stopped'}")
+
+    def feed(self, data: bytes) -> None:
+        self.digest.update(data)
+        self.size += len(data)
+        for start in range(0, len(data), CHUNK):
+            self._hand_over(data[start:start + CHUNK])
+
+    def finish(self) -> StoredFile:
+        self._hand_over(_END)
+        self.thread.join()
+        if self.error is not None:
+            self._raise()
+        stored = self.inner.finish()
+        return StoredFile(stored.name, stored.size, stored.sha256,
+                          plaintext=Plaintext(self.name, self.size, self.digest.hexdigest()))
+
+    def abandon(self) -> None:
+        if self.thread.is_alive():
+            try:
+                self.pipe.chunks.put_nowait(None)
+            except queue.Full:   # the thread is busy or blocked on the store: drop what waits, then stop it
+                while True:
+                    try:
+                        self.pipe.chunks.get_nowait()
+                    except queue.Empty:
+                        break
+                self.pipe.chunks.put_nowait(None)
+            self.thread.join(timeout=30)
+        self.inner.abandon()
+
+
+def load_identities(text: str, origin: str) -> list[Any]:
+    """The private keys in an identity Secret: age identities (AGE-SECRET-KEY-1..., one per
+    line, as `age-keygen` writes them) or one unencrypted OpenSSH private key. Messages
+    never quote the key."""
+    import pyrage
+
+    try:
+        if "-----BEGIN" in text:
+            return [pyrage.ssh.Identity.from_buffer(text.encode())]
+        keys = [line.strip() for line in text.splitlines() if line.strip().startswith("AGE-SECRET-KEY-")]
+        if keys:
+            return [pyrage.x25519.Identity.from_str(key) for key in keys]
+    except pyrage.IdentityError as error:
+        raise EncryptionError("IdentityInvalid", f"{origin}: the identity cannot be read ({error})") from None
+    raise EncryptionError("IdentityInvalid", f"{origin}: holds neither an age identity (AGE-SECRET-KEY-1..., as "
+                                             "age-keygen writes it) nor an OpenSSH private key")
+
+
+class Undecryptable(Exception):
+    """A file no given identity opens (wrong_key), or whose ciphertext was changed."""
+
+    def __init__(self, message: str, *, wrong_key: bool):
+        super().__init__(message)
+        self.wrong_key = wrong_key
+
+
+class _HashingSink:
+    def __init__(self, handle: Any):
+        self.handle, self.digest, self.size = handle, hashlib.sha256(), 0
+        self.error: OSError | None = None
+
+    def write(self, data: Any) -> int:
+        self.digest.update(data)
+        self.size += len(data)
+        try:
+            return int(self.handle.write(data))
+        except OSError as error:   # ours (a full disk), not the ciphertext's
+            self.error = error
+            raise
+
+    def flush(self) -> None:
+        self.handle.flush()
+
+
+def decrypt_file(source: Path, target: Path, identities: list[Any]) -> Plaintext:
+    """source (age ciphertext) decrypted into target; the plaintext's size and sha256.
+    Undecryptable when no identity opens it or its bytes were changed."""
+    import pyrage
+
+    with source.open("rb") as src, target.open("wb") as dst:
+        sink = _HashingSink(dst)
+        try:
+            pyrage.decrypt_io(src, sink, identities)  # type: ignore[arg-type]
+        except pyrage.DecryptError as error:   # the header: no identity fits, or it was changed
+            raise Undecryptable(str(error), wrong_key="no matching keys" in str(error).lower()) from None
+        except OSError as error:               # the payload: a chunk fails its authentication
+            if sink.error is not None:
+                raise sink.error from None
+            raise Undecryptable(f"the ciphertext fails authentication ({error})", wrong_key=False) from None
+    return Plaintext(target.name, sink.size, sink.digest.hexdigest())
