@@ -13,6 +13,7 @@ from . import GROUP
 from .api.runs import KeyRef, RunSettings
 from .bosh import paths
 from .names import fit, label_value
+from .planning.backup import recipients_file
 from .planning.plan import Plan
 
 RUN_AS = 65532
@@ -90,6 +91,25 @@ def director_volumes(plan: Plan, settings: RunSettings) -> list[tuple[dict[str, 
     return volumes
 
 
+def key_volumes(settings: RunSettings) -> list[tuple[dict[str, Any], str]]:
+    """(volume, mount path) for encryption's recipients files and a restore's identity."""
+    volumes: list[tuple[dict[str, Any], str]] = []
+    for number, source in enumerate((settings.encryption or {}).get("recipientsFrom") or []):
+        kind = "secretKeyRef" if "secretKeyRef" in source else "configMapKeyRef"
+        ref = source[kind]
+        item = {"key": ref.get("key", "recipients"), "path": "recipients"}
+        volume = ({"secret": {"secretName": ref["name"], "defaultMode": 0o440, "items": [item]}}
+                  if kind == "secretKeyRef" else {"configMap": {"name": ref["name"], "defaultMode": 0o444,
+                                                                "items": [item]}})
+        volumes.append(({"name": f"recipients-{number}", **volume}, _directory(recipients_file(number))))
+    if settings.identity is not None:
+        volumes.append(({"name": "identity", "secret": {"secretName": settings.identity.name, "defaultMode": 0o440,
+                                                        "items": [{"key": settings.identity.key,
+                                                                   "path": "identity"}]}},
+                        _directory(paths.IDENTITY)))
+    return volumes
+
+
 def storage_access(storage: dict[str, Any]) -> tuple[list[dict[str, Any]], list[tuple[dict[str, Any], str, bool]]]:
     """(env, [(volume, mount path, read only)]) that reach the artifact's storage."""
     if "pvc" in storage:
@@ -122,7 +142,7 @@ def build_job(plan: Plan, settings: RunSettings | None, owner: dict[str, Any], *
     mounts: list[dict[str, Any]] = [{"name": "work", "mountPath": paths.WORK}, {"name": "tmp", "mountPath": paths.TMP}]
     if settings is not None:
         env += director_env(settings)
-        for volume, mount_path in director_volumes(plan, settings):
+        for volume, mount_path in [*director_volumes(plan, settings), *key_volumes(settings)]:
             volumes.append(volume)
             mounts.append({"name": volume["name"], "mountPath": mount_path, "readOnly": True})
     storage_env, storage_volumes = storage_access(plan.storage)

@@ -123,6 +123,16 @@ CASES = {
         ["spec.retention.keepDaily", "should be greater than or equal to 0"]),
     "schedule time zone": (
         SCHEDULE, {"timeZone": "Europe/Paris; rm"}, ["spec.timeZone", "should match"]),
+    "encryption recipients are public keys": (   # a private key pasted by mistake never reaches etcd
+        DIRECTOR, {"encryption": {"recipients": ["AGE-SECRET-KEY-1QYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQ"]}},
+        ["spec.encryption.recipients[0]", "should match"]),
+    "encryption names a recipient": (
+        BACKUP, {"encryption": {"recipients": []}},
+        ["spec.encryption", "name at least one recipient, in recipients or recipientsFrom"]),
+    "encryption recipients come from one kind of object each": (
+        DIRECTOR, {"encryption": {"recipientsFrom": [{"secretKeyRef": {"name": "a"},
+                                                      "configMapKeyRef": {"name": "b"}}]}},
+        ["spec.encryption.recipientsFrom[0]", "set exactly one of secretKeyRef or configMapKeyRef"]),
 }
 
 

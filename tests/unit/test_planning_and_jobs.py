@@ -170,3 +170,70 @@ def test_an_evicted_pod_says_what_the_node_said_and_what_to_set() -> None:
     own = pod({"result": "Failed", "reason": "ScratchSpaceExhausted", "message": "needs 200 MiB"}, "Failed")
     own["status"].update(reason="Evicted", message="late")
     assert job_outcome(job("Failed"), [own], "2h", require_artifact=True).reason == "ScratchSpaceExhausted"
+
+
+AGE_KEY = "age1" + "qpzry9x8gf2tvdw0s3jn54khce6mua7l" + "qpzry9x8gf2tvdw0s3jn54khce"
+
+
+def test_encryption_reaches_the_runner_as_public_keys_and_mounted_files() -> None:
+    director = {**DIRECTOR, "encryption": {"recipients": [AGE_KEY], "recipientsFrom": [
+        {"secretKeyRef": {"name": "ops-keys"}}, {"configMapKeyRef": {"name": "team-keys", "key": "age"}}]}}
+    keys = {**KEYS, ("Secret", "ops-keys"): {"recipients"}, ("ConfigMap", "team-keys"): {"age"}}
+    resolved = resolve_run("prod", director, "bbr", None, lambda kind, name: keys.get((kind, name)),
+                           want_encryption=True)
+    assert isinstance(resolved, RunSettings)
+    plan = plan_backup(META, {}, resolved, TOOLS)
+    assert plan.options["encryption"] == {"recipients": [AGE_KEY], "files": [
+        ['spec.encryption.recipientsFrom[0] (Secret "ops-keys", key "recipients")', "/bosh/recipients/0/recipients"],
+        ['spec.encryption.recipientsFrom[1] (ConfigMap "team-keys", key "age")', "/bosh/recipients/1/recipients"]]}
+    job = build_job(plan, resolved, {"apiVersion": "bosh-backup.dev/v1alpha1", "kind": "DirectorBackup",
+                                     "name": "nightly", "uid": "uid-1"}, timeout_seconds=60, pod=None,
+                    config=RunnerConfig())
+    pod = job["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["recipients-0"]["secret"] == {"secretName": "ops-keys", "defaultMode": 0o440,
+                                                 "items": [{"key": "recipients", "path": "recipients"}]}
+    assert volumes["recipients-1"]["configMap"]["items"] == [{"key": "age", "path": "recipients"}]
+    mounts = {m["name"]: m for m in pod["containers"][0]["volumeMounts"]}
+    assert mounts["recipients-1"] == {"name": "recipients-1", "mountPath": "/bosh/recipients/1", "readOnly": True}
+
+    # a backup's own encryption replaces the Director's, whose Secrets it then does not need
+    own = {"recipients": [AGE_KEY]}
+    replaced = resolve_run("prod", director, "bbr", None, lambda kind, name: KEYS.get((kind, name)),
+                           encryption=own, want_encryption=True)
+    assert isinstance(replaced, RunSettings) and replaced.encryption == own
+    # and a restore needs none of it
+    restore = resolve_run("prod", director, "bbr", None, lambda kind, name: KEYS.get((kind, name)))
+    assert isinstance(restore, RunSettings) and restore.encryption is None
+
+
+def test_missing_recipients_or_identity_secrets_name_their_fields() -> None:
+    director = {**DIRECTOR, "encryption": {"recipientsFrom": [{"secretKeyRef": {"name": "ops-keys"}}]}}
+    problems = resolve_run("prod", director, "bbr", None, lambda kind, name: KEYS.get((kind, name)),
+                           want_encryption=True)
+    assert isinstance(problems, list)
+    assert [p.message for p in problems] == [
+        'Director "prod": spec.encryption.recipientsFrom[0].secretKeyRef: Secret "ops-keys" not found']
+    wrong_key = resolve_run("prod", DIRECTOR, "bbr", None,
+                            lambda kind, name: {**KEYS, ("Secret", "age"): {"key.txt"}}.get((kind, name)),
+                            identity={"name": "age"})
+    assert isinstance(wrong_key, list)
+    assert [p.message for p in wrong_key] == ['spec.identitySecretRef: Secret "age" lacks key identity']
+
+
+def test_a_restore_mounts_its_identity_and_the_plan_holds_only_where_it_is() -> None:
+    from bosh_backup_operator.planning.restore import plan_restore
+
+    resolved = resolve_run("prod", DIRECTOR, "bbr", None,
+                           lambda kind, name: {**KEYS, ("Secret", "age"): {"key.txt"}}.get((kind, name)),
+                           identity={"name": "age", "key": "key.txt"})
+    assert isinstance(resolved, RunSettings)
+    plan = plan_restore(META, {}, resolved, TOOLS, {"path": "bosh-backups/bosh/prod/b1",
+                                                     "storage": DIRECTOR["storage"], "backup": None, "method": None})
+    assert plan.options["identity"] == {"path": "/bosh/identity/identity",
+                                        "from": 'spec.identitySecretRef (Secret "age", key "key.txt")'}
+    job = build_job(plan, resolved, {"apiVersion": "bosh-backup.dev/v1alpha1", "kind": "DirectorRestore",
+                                     "name": "r", "uid": "uid-2"}, timeout_seconds=60, pod=None, config=RunnerConfig())
+    volumes = {v["name"]: v for v in job["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["identity"]["secret"] == {"secretName": "age", "defaultMode": 0o440,
+                                             "items": [{"key": "key.txt", "path": "identity"}]}

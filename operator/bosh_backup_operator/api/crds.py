@@ -72,6 +72,32 @@ def ca_cert(description: str) -> Schema:
                    "set exactly one of secretKeyRef or configMapKeyRef")])
 
 
+# an age X25519 public key (bech32), or an SSH public key as in authorized_keys
+AGE_RECIPIENT = r"^(age1[02-9ac-hj-np-z]{58}|(ssh-ed25519|ssh-rsa) [A-Za-z0-9+/]+={0,3}( [^\n]*)?)$"
+
+
+def encryption(description: str) -> Schema:
+    source = obj("A Secret or ConfigMap key holding recipients, one per line, as an age recipients "
+                 "file (# comments allowed).", {
+        "secretKeyRef": key_ref("A Secret key holding recipients.", default_key="recipients"),
+        "configMapKeyRef": key_ref("A ConfigMap key holding recipients.", default_key="recipients",
+                                   kind="ConfigMap"),
+    }, rules=[rule("has(self.secretKeyRef) != has(self.configMapKeyRef)",
+                   "set exactly one of secretKeyRef or configMapKeyRef")])
+    return obj(description, {
+        "recipients": array("Public keys to encrypt for: age X25519 recipients (age1..., from "
+                            "age-keygen) or SSH public keys (ssh-ed25519 or ssh-rsa). Any one of the "
+                            "matching private keys decrypts; none is needed to back up.",
+                            string("One public key.", pattern=AGE_RECIPIENT, max_length=16384),
+                            max_items=32, list_type="atomic"),
+        "recipientsFrom": array("Secrets or ConfigMaps holding more recipients, read by the runner pod "
+                                "(key rotation without editing this resource).", source, max_items=8,
+                                list_type="atomic"),
+    }, rules=[rule("(has(self.recipients) && size(self.recipients) > 0) || "
+                   "(has(self.recipientsFrom) && size(self.recipientsFrom) > 0)",
+                   "name at least one recipient, in recipients or recipientsFrom")])
+
+
 def storage(description: str) -> Schema:
     pvc = obj("Store artifacts in a folder of a PersistentVolumeClaim (the embedded default).", {
         "claimName": string("Name of the PersistentVolumeClaim, in the same namespace.",
@@ -267,6 +293,10 @@ def director_schema() -> Schema:
             "so a lost director VM can be recreated from its persistent disk.",
             default_key="state.json"),
         "storage": storage("Default storage for this director's backups."),
+        "encryption": encryption("Client-side encryption of this director's backups by default: every "
+                                 "stored file but manifest.json is encrypted in the age format, in the "
+                                 "runner, before it reaches storage. A backup's own spec.encryption "
+                                 "replaces it."),
         "catalog": obj("The catalog of this director's default storage: a DirectorBackupCatalog "
                        "named <director>-storage that lists the artifacts stored there and imports "
                        "those without a DirectorBackup (after a lost cluster, say).", {
@@ -305,6 +335,8 @@ def backup_spec_fields(*, for_template: bool) -> dict[str, Schema]:
             "databases). v1: CLI v1 `bosh backup` (database only; restores then re-upload "
             "stemcells and releases).", enum=["bbr", "v1"], default="bbr"),
         "storage": storage("Where the artifact goes; defaults to the Director's storage."),
+        "encryption": encryption("Encrypt the artifact's files for these recipients; defaults to the "
+                                 "Director's spec.encryption (none: stored as they are)."),
         "includeStateFile": boolean("Also store the Director's create-env state file, when it "
                                     "has one.", default=True),
         "deletionPolicy": string("Delete: deleting this resource deletes its artifact. "
@@ -325,7 +357,7 @@ def backup_spec_fields(*, for_template: bool) -> dict[str, Schema]:
 
 # A backup's spec is what it ran with: only cancel and deletionPolicy may change once it
 # exists. A rule on the spec, not on each field, so adding a field that was unset is refused too.
-BACKUP_SPEC_FIXED = ("directorRef", "method", "storage", "includeStateFile", "timeout", "pod")
+BACKUP_SPEC_FIXED = ("directorRef", "method", "storage", "encryption", "includeStateFile", "timeout", "pod")
 BACKUP_SPEC_UNCHANGED = rule(
     " && ".join(f"has(self.{f}) == has(oldSelf.{f}) && (!has(self.{f}) || self.{f} == oldSelf.{f})"
                 for f in BACKUP_SPEC_FIXED),
@@ -342,6 +374,12 @@ def backup_schema() -> Schema:
         "size": integer("Size in bytes.", minimum=0, int64=True),
         "sha256": string("SHA-256 of the stored bytes, verified after upload.", pattern=SHA256,
                          max_length=64),
+        "plaintext": obj("For an encrypted file (<name>.age): the file it decrypts to.", {
+            "name": string("Its name in the artifact, e.g. bbr/<tar>.", max_length=1024),
+            "size": integer("Size in bytes.", minimum=0, int64=True),
+            "sha256": string("SHA-256 of the plaintext, checked after decryption.", pattern=SHA256,
+                             max_length=64),
+        }),
     }, required=["name", "size", "sha256"])
     status = common_status(BACKUP_PHASES, {
         "artifact": obj("The stored artifact; set only once every checksum verified.", {
@@ -353,6 +391,13 @@ def backup_schema() -> Schema:
                                "backup's or its Director's at the time); restores and deletion read "
                                "it from here, whatever the specs say later."),
             "files": array("Every stored file.", file_entry, max_items=64, list_type="atomic"),
+            "encryption": obj("Set when the files are encrypted.", {
+                "format": string("The encryption format.", max_length=64),
+                "recipients": array("Who can decrypt: age public keys, and SSH keys by type, "
+                                    "SHA256 fingerprint and comment.",
+                                    string("One recipient.", max_length=16384), max_items=64,
+                                    list_type="atomic"),
+            }),
             "totalSize": integer("Sum of the files' sizes in bytes.", minimum=0, int64=True),
             "size": string("totalSize for people, e.g. 1.2 GiB.", max_length=32),
         }),
@@ -395,6 +440,11 @@ def restore_schema() -> Schema:
             rule("!has(self.storage) || has(self.path)",
                  "source.storage goes with source.path"),
         ]),
+        "identitySecretRef": key_ref(
+            "Secret key holding the private key that decrypts an encrypted backup: age identities "
+            "(AGE-SECRET-KEY-1..., as age-keygen writes them; several lines for several keys) or an "
+            "unencrypted OpenSSH private key. It reaches the runner pod as a mounted Secret only.",
+            default_key="identity"),
         "force": boolean("Restore even if the target director already has deployments "
                          "(they are replaced).", default=False),
         "reupload": obj("Re-upload of stemcells and releases whose blobs the restored "

@@ -52,6 +52,16 @@ def storage_references(field: str, storage: dict[str, Any] | None) -> list[Refer
             *_ca_references(f"{field}.s3.caCert", s3.get("caCert"))]
 
 
+def encryption_references(field: str, encryption: dict[str, Any] | None) -> list[Reference]:
+    refs = []
+    for number, source in enumerate((encryption or {}).get("recipientsFrom") or []):
+        kind, ref_field = ("Secret", "secretKeyRef") if "secretKeyRef" in source else ("ConfigMap", "configMapKeyRef")
+        ref = source[ref_field]
+        refs.append(Reference(f"{field}.recipientsFrom[{number}].{ref_field}", kind, ref["name"],
+                              ((ref.get("key", "recipients"),),)))
+    return refs
+
+
 def director_references(spec: dict[str, Any]) -> list[Reference]:
     refs = [Reference("spec.credentialsSecretRef", "Secret", spec["credentialsSecretRef"]["name"],
                       CREDENTIAL_KEY_SETS)]
@@ -65,6 +75,7 @@ def director_references(spec: dict[str, Any]) -> list[Reference]:
         refs.append(Reference("spec.stateFileSecretRef", "Secret", state["name"],
                               ((state.get("key", "state.json"),),)))
     refs += storage_references("spec.storage", spec.get("storage"))
+    refs += encryption_references("spec.encryption", spec.get("encryption"))
     return refs
 
 

@@ -17,6 +17,7 @@ from .director import (
     Problem,
     Reference,
     director_references,
+    encryption_references,
     find_problems,
     storage_references,
 )
@@ -44,6 +45,8 @@ class RunSettings:
     state_file: KeyRef | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     director_uuid: str | None = None  # as the Director's status last learnt it; part of the lock's key
+    encryption: dict[str, Any] | None = None   # a backup's spec.encryption, or its Director's
+    identity: KeyRef | None = None             # a restore's spec.identitySecretRef
 
 
 def director_uuid(director: dict[str, Any] | None) -> str | None:
@@ -61,7 +64,11 @@ def duration_seconds(text: str) -> int:
 
 def resolve_run(director_name: str, director_spec: dict[str, Any] | None, method: str,
                 storage_override: dict[str, Any] | None, lookup: Lookup,
-                *, want_state_file: bool = False, director_uuid: str | None = None) -> RunSettings | list[Problem]:
+                *, want_state_file: bool = False, director_uuid: str | None = None,
+                encryption: dict[str, Any] | None = None, want_encryption: bool = False,
+                identity: dict[str, Any] | None = None) -> RunSettings | list[Problem]:
+    """encryption: the backup's own spec.encryption, which replaces the Director's; a backup
+    sets want_encryption (a restore needs none of it). identity: a restore's spec.identitySecretRef."""
     if director_spec is None:
         return [Problem("DirectorNotFound", f'spec.directorRef: Director "{director_name}" not found')]
     problems: list[Problem] = []
@@ -80,10 +87,18 @@ def resolve_run(director_name: str, director_spec: dict[str, Any] | None, method
     director_refs = director_references(director_spec)
     if storage_override:  # the run's own storage replaces the Director's
         director_refs = [r for r in director_refs if not r.field.startswith("spec.storage")]
+    if encryption or not want_encryption:   # likewise its own encryption; a restore needs neither
+        director_refs = [r for r in director_refs if not r.field.startswith("spec.encryption")]
     problems += [Problem(p.reason, f'Director "{director_name}": {p.message}')
                  for p in find_problems(director_refs, lookup)]
     if storage_override:
         problems += find_problems(storage_references("spec.storage", storage_override), lookup)
+    problems += find_problems(encryption_references("spec.encryption", encryption), lookup)
+    identity_ref = None
+    if identity:
+        identity_ref = KeyRef(identity["name"], identity.get("key", "identity"))
+        problems += find_problems([Reference("spec.identitySecretRef", "Secret", identity_ref.name,
+                                             ((identity_ref.key,),))], lookup)
     if problems:
         return problems
     assert storage is not None
@@ -104,7 +119,9 @@ def resolve_run(director_name: str, director_spec: dict[str, Any] | None, method
     return RunSettings(
         director=director_name, url=director_spec["url"], dialect=dialect, method=method,
         credentials=KeyRef(credentials_name, user_key), credentials_secret=KeyRef(credentials_name, secret_key),
-        storage=storage, ca=director_spec.get("caCert"), ssh=ssh, state_file=state_file, director_uuid=director_uuid)
+        storage=storage, ca=director_spec.get("caCert"), ssh=ssh, state_file=state_file, director_uuid=director_uuid,
+        encryption=(encryption or director_spec.get("encryption")) if want_encryption else None,
+        identity=identity_ref)
 
 
 __all__ = ["KeyRef", "Problem", "Reference", "RunSettings", "director_uuid", "duration_seconds", "resolve_run"]

@@ -8,4 +8,6 @@ SSH_KEY = "/bosh/ssh/private-key"       # bbr's SSH private key (Secret key)
 STATE_FILE = "/bosh/state/state.json"   # the create-env state file (Secret key)
 STORAGE = "/storage"                    # the PersistentVolumeClaim, for pvc storage
 S3_CA_CERT = "/bosh/s3-ca/ca.crt"       # the S3 endpoint's CA
+RECIPIENTS = "/bosh/recipients"         # <n>/recipients: each spec.encryption.recipientsFrom key
+IDENTITY = "/bosh/identity/identity"    # a restore's private key (spec.identitySecretRef)
 V1_CONFIG = f"{WORK}/.bosh_config"      # bosh v1's target and settings

@@ -32,7 +32,8 @@ class BackupController(RunController):
                            spec.get("method", "bbr"), spec.get("storage"),
                            lambda kind, name: self.kube.data_keys(meta["namespace"], kind, name),
                            want_state_file=spec.get("includeStateFile", True),
-                           director_uuid=director_uuid(director))
+                           director_uuid=director_uuid(director),
+                           encryption=spec.get("encryption"), want_encryption=True)
 
     def prepare(self, backup: dict[str, Any]) -> tuple[Plan, RunSettings] | list[Problem]:
         settings = self.resolve(backup)

@@ -53,7 +53,7 @@ class RestoreController(RunController):
             return source
         settings = resolve_run(director_name, director["spec"] if director else None, source["method"] or "",
                                source["storage"], lambda kind, name: self.kube.data_keys(meta["namespace"], kind, name),
-                               director_uuid=director_uuid(director))
+                               director_uuid=director_uuid(director), identity=spec.get("identitySecretRef"))
         if isinstance(settings, list):
             return settings
         return plan_restore(meta, spec, settings, self.config.tools, source), settings

@@ -71,8 +71,28 @@ def plan_backup(meta: dict[str, Any], spec: dict[str, Any], settings: RunSetting
     steps.append(Step("Store", "store", "stream to storage, verify checksums, publish"))
     for step in steps:
         step.options["weight"] = WEIGHTS[step.name]
+    options: dict[str, Any] = {"apiVersion": f"bosh-backup.dev/{VERSION}", "url": settings.url}
+    if settings.encryption:
+        options["encryption"] = encryption_option(settings.encryption)
     return Plan(kind="DirectorBackup", namespace=meta["namespace"], name=meta["name"], uid=meta["uid"],
                 director=settings.director, method=settings.method, dialect=settings.dialect, steps=steps,
                 storage=settings.storage,
                 artifact_path=artifact_path(settings.storage, meta["namespace"], settings.director, meta["name"]),
-                options={"apiVersion": f"bosh-backup.dev/{VERSION}", "url": settings.url})
+                options=options)
+
+
+def recipients_file(number: int) -> str:
+    """Where the runner finds spec.encryption.recipientsFrom[number] (jobs.py mounts it)."""
+    return f"{paths.RECIPIENTS}/{number}/recipients"
+
+
+def encryption_option(encryption: dict[str, Any]) -> dict[str, Any]:
+    """What the runner needs to encrypt: the inline public keys, and where each recipients
+    file is mounted with the field it came from (for its messages)."""
+    files = []
+    for number, source in enumerate(encryption.get("recipientsFrom") or []):
+        kind = "secretKeyRef" if "secretKeyRef" in source else "configMapKeyRef"
+        ref = source[kind]
+        files.append([f'spec.encryption.recipientsFrom[{number}] ({"Secret" if kind == "secretKeyRef" else "ConfigMap"}'
+                      f' "{ref["name"]}", key "{ref.get("key", "recipients")}")', recipients_file(number)])
+    return {"recipients": list(encryption.get("recipients") or []), "files": files}

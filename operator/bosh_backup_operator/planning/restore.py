@@ -88,4 +88,12 @@ def plan_restore(meta: dict[str, Any], spec: dict[str, Any], settings: RunSettin
                 director=settings.director, method=source.get("method") or "", dialect=settings.dialect,
                 steps=steps, storage=source["storage"], artifact_path=source["path"],
                 options={"apiVersion": f"bosh-backup.dev/{VERSION}", "url": settings.url,
-                         "backup": source.get("backup")})
+                         "backup": source.get("backup"), **identity_option(settings)})
+
+
+def identity_option(settings: RunSettings) -> dict[str, Any]:
+    if settings.identity is None:
+        return {}
+    ref = settings.identity
+    return {"identity": {"path": paths.IDENTITY,
+                         "from": f'spec.identitySecretRef (Secret "{ref.name}", key "{ref.key}")'}}
