@@ -35,7 +35,7 @@ def secret(name: str, namespace: str, data: Mapping[str, str | bytes]) -> dict[s
 
 def register(harness: Any, namespace: str, director: SimulatedDirector, name: str, *,
              storage: dict[str, Any] | None = None, ssh: bool = True, state_file: bool = True,
-             ca: str = "configmap") -> dict[str, Any]:
+             ca: str = "configmap", encryption: dict[str, Any] | None = None) -> dict[str, Any]:
     """Secrets, CA, claim and the Director object for a simulated director; returns the Director."""
     credentials = director.credentials
     keys = {"client": credentials.client, "clientSecret": credentials.client_secret}
@@ -62,6 +62,8 @@ def register(harness: Any, namespace: str, director: SimulatedDirector, name: st
     if state_file:
         objects.append(secret(f"{name}-state", namespace, {"state.json": json.dumps(STATE_FILE, indent=4)}))
         spec["stateFileSecretRef"] = {"name": f"{name}-state"}
+    if encryption:
+        spec["encryption"] = encryption
     if "pvc" in spec["storage"]:
         objects.append({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
                         "metadata": {"name": spec["storage"]["pvc"]["claimName"], "namespace": namespace},

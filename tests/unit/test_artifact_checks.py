@@ -20,6 +20,15 @@ GOOD = {"method": "bbr", "files": [{"name": "bbr/metadata", "size": 10, "sha256"
     ({k: v for k, v in GOOD.items() if k != "method"}, "method is None, not bbr or v1"),
     ({**GOOD, "files": []}, "files lists no files"),
     ({**GOOD, "files": [{"name": "x", "size": -1, "sha256": "a" * 64}]}, "files[0] (x) has no size"),
+    ({**GOOD, "files": [{"name": "../../etc/x", "size": 1, "sha256": "a" * 64}]},
+     "files[0] (../../etc/x) is not a path inside the artifact"),
+    ({**GOOD, "files": [{"name": "x.age", "size": 1, "sha256": "a" * 64,
+                         "plaintext": {"name": "x", "size": 1, "sha256": "b" * 64}}]},
+     "files[0] (x.age) has a plaintext but the manifest no encryption"),
+    ({**GOOD, "encryption": {"format": "age-encryption.org/v1", "recipients": ["age1..."]},
+      "files": [{"name": "x.age", "size": 1, "sha256": "a" * 64,
+                 "plaintext": {"name": "/var/vcap/x", "size": 1, "sha256": "b" * 64}}]},
+     "files[0].plaintext (x.age) needs a name inside the artifact, a size and a sha256"),
     ({**GOOD, "files": [{"name": "x", "size": 1, "sha256": "ZZ"}]}, "files[0] (x) has no sha256"),
 ])
 def test_an_unusable_manifest_names_its_field(manifest: Any, problem: str) -> None:

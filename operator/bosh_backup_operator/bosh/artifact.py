@@ -119,10 +119,31 @@ def manifest_problems(manifest: Any) -> list[str]:
             continue
         if not isinstance(entry.get("size"), int) or entry["size"] < 0:
             problems.append(f"files[{number}] ({entry['name']}) has no size")
-        sha256 = entry.get("sha256")
-        if not isinstance(sha256, str) or len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+        if not stays_inside(entry["name"]):
+            problems.append(f"files[{number}] ({entry['name']}) is not a path inside the artifact")
+        if not is_sha256(entry.get("sha256")):
             problems.append(f"files[{number}] ({entry['name']}) has no sha256")
+        plaintext = entry.get("plaintext")
+        if plaintext is None:
+            continue
+        if not manifest.get("encryption"):
+            problems.append(f"files[{number}] ({entry['name']}) has a plaintext but the manifest no encryption")
+        if not isinstance(plaintext, dict) or not isinstance(plaintext.get("name"), str) or \
+                not stays_inside(plaintext["name"]) or not is_sha256(plaintext.get("sha256")) or \
+                not isinstance(plaintext.get("size"), int):
+            problems.append(f"files[{number}].plaintext ({entry['name']}) needs a name inside the artifact, a size "
+                            "and a sha256")
     return problems
+
+
+def is_sha256(value: Any) -> bool:
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+
+
+def stays_inside(name: str) -> bool:
+    """A relative path with no '.' or '..' segment: a file of the artifact's own folder."""
+    parts = name.split("/")
+    return bool(name) and not name.startswith("/") and all(part not in ("", ".", "..") for part in parts)
 
 
 def blobs_restored(method: str, bbr_metadata: Any) -> tuple[bool, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,9 @@ from ..bosh import parsers
 from ..bosh.diagnose import diagnose_bbr, diagnose_bosh
 from ..planning.plan import Step
 from ..status import human_size
-from ..storage import StorageError, open_store
+from ..storage import FileWriter, StorageError, open_store, store_file
+from ..storage.encryption import SUFFIX, EncryptingWriter, Recipients
+from ..storage.encryption import manifest_entry as encryption_entry
 from . import scratch
 from .execute import Completed
 from .run import Context, StepFailed, now, run_cleanup, runner_version
@@ -96,15 +99,43 @@ def run_store(context: Context) -> Any:
     return context.store
 
 
+def recipients_of(context: Context) -> Recipients | None:
+    """The run's age recipients (spec.encryption), read and checked once per pod; None
+    when its files are stored as they are."""
+    spec = context.plan.options.get("encryption")
+    if not spec:
+        return None
+    if context.recipients is None:
+        recipients = Recipients.gather(spec.get("recipients") or [],
+                                       [(origin, Path(path)) for origin, path in spec.get("files") or []])
+        context.recipients = (recipients, recipients.parsed())
+    return context.recipients[0]
+
+
+def writer_for(context: Context, store: Any) -> Callable[[str, Path | None], FileWriter]:
+    """How a file named in the artifact reaches the store: as it is, or encrypted (stored
+    as <name>.age, nothing of it left in the clear on the store)."""
+    if recipients_of(context) is None:
+        return store.writer
+    parsed = context.recipients[1]
+    return lambda name, _source: EncryptingWriter(store.writer(name + SUFFIX, None), parsed, name)
+
+
 def with_artifact_path(argv: list[str], folder: Path) -> list[str]:
     at = argv.index("--artifact-path")
     return [*argv[:at + 1], str(folder), *argv[at + 2:]]
 
 
 def bbr_backup(step: Step, context: Context) -> str:
-    store = run_store(context)
-    on_claim = "pvc" in context.plan.storage
-    if on_claim:   # bbr writes straight into the claim's staging folder: nothing to copy afterwards
+    try:   # before bbr locks the director: a bad recipient or an absent store stops nothing
+        store = run_store(context)
+        writer = writer_for(context, store)
+    except StorageError as error:
+        raise StepFailed(error.reason, f"{step.name} failed before bbr started: {error.message}") from None
+    # bbr writes straight into the claim's staging folder, so nothing is left to copy afterwards;
+    # unless the files are to be encrypted: no plaintext may land on the claim
+    on_claim = "pvc" in context.plan.storage and context.recipients is None
+    if on_claim:
         folder = store.staging / "bbr-run"
         folder.mkdir()
     else:
@@ -113,7 +144,7 @@ def bbr_backup(step: Step, context: Context) -> str:
     progress = parsers.BbrProgress(jobs=["director", "blobstore", "bbr-credhubdb", "bbr-uaadb"])
     announced: dict[str, int] = {}     # job -> bytes, as bbr says before copying each
     too_big: list[str] = []
-    follower = BbrFollower(folder, store)
+    follower = BbrFollower(folder, writer)
 
     def on_line(stream: str, line: str) -> None:
         if stream != "stdout":
@@ -237,16 +268,18 @@ def store(step: Step, context: Context) -> str:
         context.reporter.update(step.name, percent=moved * 50 // max(total, 1), bytes_done=moved // 2,
                                 bytes_total=total)
     try:
+        writer = writer_for(context, target)
         stored = []
         for name, path in context.files:
             already = context.streamed.get(name)
             if already is not None:
-                progress(already.size)
-            stored.append(already or target.put(name, path, progress))
+                progress(already.plaintext.size if already.plaintext else already.size)
+            stored.append(already or store_file(writer(name, path), path, progress,
+                                                what=f"storing {name} at {target.location}"))
         for item in stored:
             target.verify(item)
-            progress(item.size)
-        manifest = {
+            progress(item.plaintext.size if item.plaintext else item.size)
+        manifest: dict[str, Any] = {
             "apiVersion": plan.options.get("apiVersion"), "kind": "BackupManifest",
             "backup": {"namespace": plan.namespace, "name": plan.name, "uid": plan.uid},
             "method": plan.method, "director": context.director, "inventory": context.inventory,
@@ -254,6 +287,9 @@ def store(step: Step, context: Context) -> str:
             "startTime": context.started, "completionTime": now(),
             "tools": context.tools or {"runner": runner_version()}, "warnings": context.warnings,
         }
+        recipients = recipients_of(context)
+        if recipients is not None:
+            manifest["encryption"] = encryption_entry(recipients)
         published = target.publish(manifest)
     except StorageError as error:
         target.abort()
@@ -262,7 +298,11 @@ def store(step: Step, context: Context) -> str:
     total_size = sum(f["size"] for f in files)  # what status.artifact.totalSize says: manifest.json included
     context.result["artifact"] = {"location": target.location, "path": plan.artifact_path, "files": files,
                                   "totalSize": total_size, "storage": plan.storage}
-    return (f"{len(files)} files, {total_size} bytes (manifest.json included) stored and verified at "
+    if "encryption" in manifest:
+        context.result["artifact"]["encryption"] = manifest["encryption"]
+    sealed = f", encrypted for {len(manifest['encryption']['recipients'])} recipients" if "encryption" in manifest \
+        else ""
+    return (f"{len(files)} files, {total_size} bytes (manifest.json included) stored{sealed} and verified at "
             f"{target.location}")
 
 

@@ -14,6 +14,7 @@ from ..bosh.artifact import BbrCheck, blobs_restored, check_bbr_folder, expected
 from ..bosh.diagnose import diagnose_bbr, diagnose_bosh
 from ..planning.plan import Step
 from ..storage import StorageError, open_store
+from ..storage.encryption import Undecryptable, decrypt_file, load_identities
 from . import scratch
 from .actions import director_info, parsed, run_bosh
 from .run import Context, StepFailed, run_cleanup
@@ -149,6 +150,7 @@ def precheck(step: Step, context: Context) -> str:
                                              f"{len(deployments)} deployments ({names}); a restore replaces its "
                                              "database. Restore into a fresh director, or set spec.force: true "
                                              "in a new DirectorRestore.")
+    sealed = check_identity(step, context, store, manifest)
     method = manifest.get("method", "")
     if method == "bbr" and "bbr" not in context.plan.steps[2].commands:
         raise StepFailed("SshNotConfigured", f"{step.name} failed: the backup was made with bbr, which needs SSH "
@@ -162,7 +164,84 @@ def precheck(step: Step, context: Context) -> str:
     what = (f"a plain bbr artifact ({manifest['plain']})" if manifest.get("plain") else
             f"backup of {manifest.get('director', {}).get('name', '?')} ({method})")
     return (f"Director {info['name']} ({info['uuid']}) answers with {len(deployments)} deployments; {what} "
-            f"found at {store.location}{resumed}")
+            f"found at {store.location}{sealed}{resumed}")
+
+
+def recipients_words(manifest: dict[str, Any]) -> str:
+    return ", ".join((manifest.get("encryption") or {}).get("recipients") or ["(none recorded)"])
+
+
+def identities_of(step: Step, context: Context, manifest: dict[str, Any]) -> list[Any]:
+    """The private keys the restore was given (spec.identitySecretRef), read once per pod."""
+    if context.identities is None:
+        given = context.plan.options.get("identity")
+        if not given:
+            raise StepFailed("DecryptionKeyMissing", f"{step.name} failed: the backup is encrypted (age) for "
+                                                     f"{recipients_words(manifest)}, and the DirectorRestore names no "
+                                                     "identity: create a Secret holding the private key of one of "
+                                                     "them and set spec.identitySecretRef in a new DirectorRestore. "
+                                                     "The director was not touched.")
+        try:
+            context.identities = load_identities(Path(given["path"]).read_text(), given["from"])
+        except StorageError as error:
+            raise StepFailed(error.reason, f"{step.name} failed: {error.message}. The director was not touched.") \
+                from None
+    return list(context.identities)
+
+
+def check_identity(step: Step, context: Context, store: Any, manifest: dict[str, Any]) -> str:
+    """For an encrypted backup: the identity opens it, proven on its smallest file before
+    anything large is fetched or the director is touched."""
+    sealed = [entry for entry in manifest.get("files") or [] if entry.get("plaintext")]
+    if not sealed:
+        return ""
+    identities = identities_of(step, context, manifest)
+    probe = min(sealed, key=lambda entry: int(entry["size"]))
+    folder = context.work / "identity-probe"
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        fetch_checked(step, store, probe, folder / "probe.age")
+        decrypted(step, context, manifest, probe, folder / "probe.age", folder / "probe", identities)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return f"; encrypted for {recipients_words(manifest)}, and the identity opens it"
+
+
+def decrypted(step: Step, context: Context, manifest: dict[str, Any], entry: dict[str, Any], source: Path,
+              target: Path, identities: list[Any]) -> None:
+    """source decrypted into target and checked against the plaintext manifest.json records."""
+    try:
+        plain = decrypt_file(source, target, identities)
+    except Undecryptable as error:
+        origin = (context.plan.options.get("identity") or {}).get("from", "the identity")
+        if not error.wrong_key:   # the key fits, the bytes do not
+            raise StepFailed("ArtifactCorrupted", f"{step.name} failed: {entry['name']} cannot be decrypted "
+                                                  f"({error}) although its stored bytes match manifest.json: it "
+                                                  "was damaged before it was stored. The director was not "
+                                                  "touched; restore another backup.") from None
+        raise StepFailed("DecryptionFailed", f"{step.name} failed: {entry['name']} cannot be decrypted with "
+                                             f"{origin} ({error}). The backup was encrypted for "
+                                             f"{recipients_words(manifest)}: give the private key of one of them. "
+                                             "The director was not touched.") from None
+    as_recorded(step, f"{entry['name']} decrypts to", plain.sha256, plain.size, entry["plaintext"])
+
+
+def as_recorded(step: Step, what: str, sha256: str, size: int, recorded: dict[str, Any]) -> None:
+    """Bytes found against what manifest.json recorded for them, or the step fails naming both."""
+    if sha256 != recorded["sha256"] or size != int(recorded["size"]):
+        raise StepFailed("ChecksumMismatch", f"{step.name} failed: {what} sha256 {sha256[:12]}... ({size} bytes), "
+                                             f"manifest.json says {recorded['sha256'][:12]}... ({recorded['size']} "
+                                             "bytes): the stored artifact was changed or damaged. The director was "
+                                             "not touched; restore another backup.")
+
+
+def fetch_checked(step: Step, store: Any, entry: dict[str, Any], target: Path, progress: Any = None) -> None:
+    """One stored file fetched, and its bytes checked against manifest.json."""
+    try:
+        fetched = store.fetch(entry["name"], target, progress)
+    except StorageError as error:
+        raise StepFailed(error.reason, f"{step.name} failed: {error.message}") from None
+    as_recorded(step, f"{entry['name']} has", fetched.sha256, fetched.size, entry)
 
 
 def bbr_checksums_match(step: Step, folder: Path) -> BbrCheck:
@@ -189,11 +268,13 @@ def verify_artifact(step: Step, context: Context) -> str:
     if not files:
         raise StepFailed("ArtifactInvalid", f"{step.name} failed: manifest.json lists no files")
     store = open_store(context.plan.storage, context.plan.artifact_path)
+    # an encrypted file is decrypted beside its ciphertext before the ciphertext goes
     total = sum(int(f["size"]) for f in files)
+    needed = total + max([int(f["plaintext"]["size"]) for f in files if f.get("plaintext")] or [0])
     space = scratch.room(folder)
-    if total > space.free:
+    if needed > space.free:
         raise StepFailed("ScratchSpaceExhausted", f"{step.name} failed: "
-                         f"{scratch.shortfall(f'the artifact ({len(files)} files)', total, space)} "
+                         f"{scratch.shortfall(f'the artifact ({len(files)} files)', needed, space)} "
                          "The director was not touched.")
     moved = 0
 
@@ -202,18 +283,16 @@ def verify_artifact(step: Step, context: Context) -> str:
         moved += count
         context.reporter.update(step.name, percent=moved * 100 // max(total, 1), bytes_done=moved, bytes_total=total)
     for entry in files:
-        try:
-            fetched = store.fetch(entry["name"], folder / entry["name"], progress)
-        except StorageError as error:
-            raise StepFailed(error.reason, f"{step.name} failed: {error.message}") from None
-        if fetched.sha256 != entry["sha256"] or fetched.size != int(entry["size"]):
-            raise StepFailed("ChecksumMismatch", f"{step.name} failed: {entry['name']} has sha256 "
-                                                 f"{fetched.sha256[:12]}... ({fetched.size} bytes), manifest.json "
-                                                 f"says {entry['sha256'][:12]}... ({entry['size']} bytes): the stored "
-                                                 "artifact was changed or damaged. The director was not touched; "
-                                                 "restore another backup.")
+        fetch_checked(step, store, entry, folder / entry["name"], progress)
+        if entry.get("plaintext"):   # into the name bbr knows, checked again after decryption
+            ciphertext = folder / entry["name"]
+            decrypted(step, context, manifest, entry, ciphertext, folder / entry["plaintext"]["name"],
+                      identities_of(step, context, manifest))
+            ciphertext.unlink()
     message = (f"{len(files)} files, {total} bytes (as manifest.json lists them, itself not counted), every sha256 "
                "matches")
+    if manifest.get("encryption"):
+        message += ", each decrypted and its plaintext's sha256 matching too"
     if manifest.get("method") == "bbr":  # bbr's own checksums too: a tar damaged before manifest.json was written
         check = bbr_checksums_match(step, folder / "bbr")
         message += f"; bbr's metadata matches all {check.files} files in its {check.tars} tars"

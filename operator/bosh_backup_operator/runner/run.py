@@ -57,7 +57,9 @@ class Context:
     soft_failures: list[StepFailed] = field(default_factory=list)
     tools: dict[str, str] = field(default_factory=dict)
     store: Any = None                                   # the artifact's store, opened and begun once per pod
-    streamed: dict[str, Any] = field(default_factory=dict)   # stored name -> StoredFile, stored while bbr ran
+    streamed: dict[str, Any] = field(default_factory=dict)   # name -> StoredFile, stored while bbr ran
+    recipients: Any = None       # (Recipients, pyrage's parsed recipients) when files are encrypted
+    identities: Any = None       # a restore's private keys, once read
 
 
 def run_cleanup(step: Step, executor: Executor) -> bool | None:

@@ -13,14 +13,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ..bosh.parsers import BBR_COPY_DONE
-from ..storage import CHUNK, StoredFile
+from ..storage import CHUNK, FileWriter, StoredFile
 
 log = logging.getLogger("runner")
 POLL_SECONDS = 0.05
+
+
+def stored_name(tar: Path) -> str:
+    return f"bbr/{tar.name}"
 
 
 class GrowingFile(threading.Thread):
@@ -61,9 +66,9 @@ class GrowingFile(threading.Thread):
 class BbrFollower(threading.Thread):
     """Watches bbr's artifact folder and follows each tar that appears there."""
 
-    def __init__(self, folder: Path, store: Any):
+    def __init__(self, folder: Path, writer_for: Callable[[str, Path], FileWriter]):
         super().__init__(daemon=True, name="bbr-follower")
-        self.folder, self.store = folder, store
+        self.folder, self.writer_for = folder, writer_for
         self.files: dict[str, tuple[GrowingFile, threading.Event]] = {}   # tar name -> follower, closed
         self.finished: list[tuple[str, str]] = []                         # (job, instance) bbr has closed
         self.ended = threading.Event()
@@ -94,7 +99,7 @@ class BbrFollower(threading.Thread):
                     closed = threading.Event()
                     if any(self._closes(path.name, job, instance) for job, instance in self.finished):
                         closed.set()
-                    follower = GrowingFile(path, self.store.writer(f"bbr/{path.name}", path), closed)
+                    follower = GrowingFile(path, self.writer_for(stored_name(path), path), closed)
                     self.files[path.name] = (follower, closed)
                 follower.start()
             if ended:
@@ -102,7 +107,8 @@ class BbrFollower(threading.Thread):
             self.ended.wait(POLL_SECONDS)
 
     def stop(self) -> dict[str, StoredFile]:
-        """bbr has ended: every file it wrote is whole. Returns what was stored, by stored name."""
+        """bbr has ended: every file it wrote is whole. Returns what was stored, by the name
+        its file has in the artifact (bbr/<tar>, whatever it is stored as)."""
         self.ended.set()
         self.join()
         stored = {}
@@ -110,7 +116,7 @@ class BbrFollower(threading.Thread):
             closed.set()
             follower.join()
             if follower.stored is not None:
-                stored[follower.stored.name] = follower.stored
+                stored[stored_name(follower.path)] = follower.stored
         return stored
 
     def abandon(self) -> None:
