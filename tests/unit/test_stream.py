@@ -100,7 +100,7 @@ def test_growing_tars_are_encrypted_on_their_way_and_no_plaintext_reaches_the_cl
     produced = tmp_path / "scratch" / "10.0.0.6_20261129T000000Z"   # bbr writes into the pod's scratch
     produced.mkdir(parents=True)
     follower = BbrFollower(tmp_path / "scratch", lambda name, _source: EncryptingWriter(
-        store.writer(name + SUFFIX, None), [identity.to_public()], name))
+        store.writer(name + SUFFIX, None), [str(identity.to_public())], name))
     follower.start()
     blobstore = os.urandom(5 << 20)
     write_slowly(produced / "bosh-0-blobstore.tar", blobstore, 30).join()

@@ -108,17 +108,18 @@ def recipients_of(context: Context) -> Recipients | None:
     if context.recipients is None:
         recipients = Recipients.gather(spec.get("recipients") or [],
                                        [(origin, Path(path)) for origin, path in spec.get("files") or []])
-        context.recipients = (recipients, recipients.parsed())
-    return context.recipients[0]
+        recipients.parsed()   # each key checked here, where a bad one can be named by its field
+        context.recipients = recipients
+    return context.recipients
 
 
 def writer_for(context: Context, store: Any) -> Callable[[str, Path | None], FileWriter]:
     """How a file named in the artifact reaches the store: as it is, or encrypted (stored
     as <name>.age, nothing of it left in the clear on the store)."""
-    if recipients_of(context) is None:
+    recipients = recipients_of(context)
+    if recipients is None:
         return store.writer
-    parsed = context.recipients[1]
-    return lambda name, _source: EncryptingWriter(store.writer(name + SUFFIX, None), parsed, name)
+    return lambda name, _source: EncryptingWriter(store.writer(name + SUFFIX, None), recipients.keys, name)
 
 
 def with_artifact_path(argv: list[str], folder: Path) -> list[str]:

@@ -58,7 +58,7 @@ class Context:
     tools: dict[str, str] = field(default_factory=dict)
     store: Any = None                                   # the artifact's store, opened and begun once per pod
     streamed: dict[str, Any] = field(default_factory=dict)   # name -> StoredFile, stored while bbr ran
-    recipients: Any = None       # (Recipients, pyrage's parsed recipients) when files are encrypted
+    recipients: Any = None       # the run's Recipients, when its files are encrypted
     identities: Any = None       # a restore's private keys, once read
 
 

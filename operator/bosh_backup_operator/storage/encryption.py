@@ -13,21 +13,23 @@ Anyone can recover by hand with the stock `age` CLI: `age -d -i key file.age > f
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
 import hashlib
-import queue
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import CHUNK, FileWriter, Plaintext, StorageError, StoredFile
+from . import FileWriter, Plaintext, StorageError, StoredFile
 
 FORMAT = "age-encryption.org/v1"
 SUFFIX = ".age"
 SSH_TYPES = ("ssh-ed25519", "ssh-rsa")
-PLAINTEXT_IN_FLIGHT = 2     # chunks of plaintext waiting for the encrypting thread (1 MiB each)
-_END: Any = object()    # the plaintext has ended
 
 
 class EncryptionError(StorageError):
@@ -99,108 +101,96 @@ def manifest_entry(recipients: Recipients) -> dict[str, Any]:
     return {"format": FORMAT, "recipients": recipients.described()}
 
 
-class _PlaintextPipe:
-    """What pyrage reads the plaintext from: chunks handed over by feed(), in order."""
-
-    def __init__(self) -> None:
-        self.chunks: queue.Queue[Any] = queue.Queue(PLAINTEXT_IN_FLIGHT)
-        self.current, self.offset = b"", 0
-        self.ended = False
-
-    def read(self, size: int = -1) -> bytes:
-        while self.offset >= len(self.current):
-            if self.ended:
-                return b""
-            chunk = self.chunks.get()
-            if chunk is None:       # abandoned: pyrage stops with an error, the thread ends
-                raise OSError("encryption abandoned")
-            if chunk is _END:
-                self.ended = True
-                return b""
-            self.current, self.offset = chunk, 0
-        size = len(self.current) - self.offset if size is None or size < 0 else size
-        data = self.current[self.offset:self.offset + size]
-        self.offset += len(data)
-        return data
+PIPE_SIZE = 1 << 20   # a larger pipe: fewer wake-ups between the runner and its encrypting process
 
 
-class _CiphertextSink:
-    def __init__(self, writer: FileWriter):
-        self.writer = writer
-
-    def write(self, data: Any) -> int:
-        self.writer.feed(bytes(data))
-        return len(data)
-
-    def flush(self) -> None:
-        pass
+def _widen(fd: int) -> None:
+    with contextlib.suppress(OSError, AttributeError):   # Linux only, and capped by the system
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
 
 
 class EncryptingWriter:
     """A FileWriter: takes a file's plaintext, hands its age ciphertext to the store's writer.
     finish() gives the stored file (named <name>.age, hashed as stored) with its plaintext's
-    size and sha256 beside it."""
+    size and sha256 beside it.
 
-    def __init__(self, inner: FileWriter, recipients: list[Any], plaintext_name: str):
-        import pyrage
+    pyrage holds the interpreter lock while it encrypts, which would stall the runner's
+    other threads (uploads, hashing, the other files); so it runs in a child process of
+    its own, fed through pipes (`python -m bosh_backup_operator.storage.encryption`), and
+    the cores share the work."""
 
+    def __init__(self, inner: FileWriter, recipients: Sequence[str], plaintext_name: str):
         self.inner, self.name = inner, plaintext_name
         self.digest, self.size = hashlib.sha256(), 0
-        self.pipe = _PlaintextPipe()
         self.error: BaseException | None = None
-
-        def encrypt() -> None:
-            try:
-                pyrage.encrypt_io(self.pipe, _CiphertextSink(inner), recipients)  # type: ignore[arg-type]
-            except BaseException as error:
-                self.error = error
-        self.thread = threading.Thread(target=encrypt, daemon=True, name=f"age-{plaintext_name}")
+        self.process = subprocess.Popen([sys.executable, "-m", __name__, *recipients], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
+        assert self.process.stdin and self.process.stdout
+        _widen(self.process.stdin.fileno())
+        _widen(self.process.stdout.fileno())
+        self.thread = threading.Thread(target=self._pass_on, daemon=True, name=f"age-{plaintext_name}")
         self.thread.start()
 
-    def _hand_over(self, chunk: Any) -> None:
-        while True:   # the thread may have stopped on the store's error: then stop feeding it
-            if self.error is not None or not self.thread.is_alive():
-                self._raise()
-            try:
-                self.pipe.chunks.put(chunk, timeout=0.5)
-                return
-            except queue.Full:
-                continue
+    def _pass_on(self) -> None:
+        """The ciphertext, as it comes, to the store's writer."""
+        assert self.process.stdout
+        fd = self.process.stdout.fileno()
+        try:
+            while data := os.read(fd, PIPE_SIZE):
+                self.inner.feed(data)
+        except BaseException as error:
+            self.error = error
+            self.process.kill()
 
-    def _raise(self) -> None:
-        error = self.error
-        if isinstance(error, StorageError):
-            raise error
-        raise EncryptionError("EncryptionFailed", f"encrypting {self.name}: {error or 'the encryption stopped'}")
+    def _failed(self) -> StorageError:
+        if isinstance(self.error, StorageError):
+            return self.error
+        said = ""
+        if self.process.poll() is not None and self.process.stderr:   # its last line: pyrage's error
+            said = "".join(self.process.stderr.read().decode(errors="replace").strip().splitlines()[-1:])
+        return EncryptionError("EncryptionFailed", f"encrypting {self.name}: {self.error or said or 'it stopped'}")
 
     def feed(self, data: bytes) -> None:
         self.digest.update(data)
         self.size += len(data)
-        for start in range(0, len(data), CHUNK):
-            self._hand_over(data[start:start + CHUNK])
+        assert self.process.stdin
+        try:
+            self.process.stdin.write(data)
+        except (BrokenPipeError, ValueError):   # it stopped: the store's error, or its own
+            self.thread.join()
+            raise self._failed() from None
 
     def finish(self) -> StoredFile:
-        self._hand_over(_END)
+        assert self.process.stdin
+        with contextlib.suppress(BrokenPipeError):
+            self.process.stdin.close()
         self.thread.join()
-        if self.error is not None:
-            self._raise()
+        code = self.process.wait()
+        if self.error is not None or code != 0:
+            raise self._failed()
         stored = self.inner.finish()
         return StoredFile(stored.name, stored.size, stored.sha256,
                           plaintext=Plaintext(self.name, self.size, self.digest.hexdigest()))
 
     def abandon(self) -> None:
-        if self.thread.is_alive():
-            try:
-                self.pipe.chunks.put_nowait(None)
-            except queue.Full:   # the thread is busy or blocked on the store: drop what waits, then stop it
-                while True:
-                    try:
-                        self.pipe.chunks.get_nowait()
-                    except queue.Empty:
-                        break
-                self.pipe.chunks.put_nowait(None)
-            self.thread.join(timeout=30)
+        self.process.kill()
+        self.process.wait()
+        self.thread.join(timeout=30)
+        for pipe in (self.process.stdin, self.process.stdout, self.process.stderr):
+            with contextlib.suppress(OSError):
+                if pipe:
+                    pipe.close()
         self.inner.abandon()
+
+
+def _encrypt_stdin(recipients: Sequence[str]) -> None:
+    """The child: stdin's plaintext to stdout as age ciphertext, for these public keys."""
+    import pyrage
+
+    parsed = Recipients(tuple(recipients), tuple("argument" for _ in recipients)).parsed()
+    _widen(0)
+    pyrage.encrypt_io(sys.stdin.buffer, sys.stdout.buffer, parsed)  # type: ignore[arg-type]
+    sys.stdout.buffer.flush()
 
 
 def load_identities(text: str, origin: str) -> list[Any]:
@@ -263,3 +253,7 @@ def decrypt_file(source: Path, target: Path, identities: list[Any]) -> Plaintext
                 raise sink.error from None
             raise Undecryptable(f"the ciphertext fails authentication ({error})", wrong_key=False) from None
     return Plaintext(target.name, sink.size, sink.digest.hexdigest())
+
+
+if __name__ == "__main__":
+    _encrypt_stdin(sys.argv[1:])
