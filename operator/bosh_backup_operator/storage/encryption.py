@@ -109,6 +109,13 @@ def _widen(fd: int) -> None:
         fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
 
 
+def _importable_from() -> str:
+    """PYTHONPATH under which the child finds this package and pyrage, however this process
+    found them (an installed package, or an image that adds its folders at start)."""
+    here = str(Path(__file__).resolve().parents[2])
+    return os.pathsep.join(dict.fromkeys([here, *[p for p in sys.path if p]]))
+
+
 class EncryptingWriter:
     """A FileWriter: takes a file's plaintext, hands its age ciphertext to the store's writer.
     finish() gives the stored file (named <name>.age, hashed as stored) with its plaintext's
@@ -124,7 +131,8 @@ class EncryptingWriter:
         self.digest, self.size = hashlib.sha256(), 0
         self.error: BaseException | None = None
         self.process = subprocess.Popen([sys.executable, "-m", __name__, *recipients], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
+                                        env={**os.environ, "PYTHONPATH": _importable_from()})
         assert self.process.stdin and self.process.stdout
         _widen(self.process.stdin.fileno())
         _widen(self.process.stdout.fileno())
