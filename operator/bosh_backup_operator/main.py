@@ -19,7 +19,7 @@ from .controllers.backup import TERMINAL, BackupController
 from .controllers.catalog import CatalogController, ensure_auto_catalog
 from .controllers.restore import RestoreController
 from .controllers.run import RunController
-from .controllers.schedule import ScheduleController
+from .controllers.schedule import ScheduleController, backup_record
 from .jobs import ANNOTATION_RUN, LABEL_KIND, LABEL_NAME, MANAGED_BY
 from .names import label_value
 from .planning.schedule import SCHEDULE_ANNOTATION, SCHEDULE_LABEL
@@ -252,6 +252,32 @@ def active_scheduled_backups(namespace: str | None, name: str | None, labels: ko
     return {(namespace, labels[SCHEDULE_LABEL]): name}
 
 
+@kopf.index(*BACKUPS, labels={SCHEDULE_LABEL: kopf.PRESENT})
+def scheduled_backups(namespace: str | None, body: kopf.Body, labels: kopf.Labels,
+                      **_: Any) -> dict[tuple[str, str], dict[str, Any]] | None:
+    """(namespace, schedule label) -> what its schedule needs of each of its backups."""
+    if not namespace:
+        return None
+    return {(namespace, labels[SCHEDULE_LABEL]): backup_record(dict(body))}
+
+
+def listing_from(index: Any) -> Any:
+    """The schedule controller's view of scheduled_backups, safe to read from its threads."""
+    def listing(namespace: str, label: str) -> list[dict[str, Any]] | None:
+        for _ in range(5):   # the event loop may be changing the index under a thread reading it
+            try:
+                return list(index.get((namespace, label), []))
+            except RuntimeError:
+                continue
+        return None
+    return listing
+
+
+def bind_listing(kwargs: dict[str, Any]) -> None:
+    if schedules().listing is None and "scheduled_backups" in kwargs:
+        schedules().listing = listing_from(kwargs["scheduled_backups"])
+
+
 @kopf.daemon(*SCHEDULES, cancellation_timeout=5.0)
 async def schedule_daemon(stopped: kopf.DaemonStopped, memo: kopf.Memo, **kwargs: Any) -> None:
     """Sleeps until the schedule's next time, then acts: a fleet of idle schedules costs
@@ -260,6 +286,7 @@ async def schedule_daemon(stopped: kopf.DaemonStopped, memo: kopf.Memo, **kwargs
     memo["wake"] = (asyncio.get_running_loop(), wake)
     key, running = (kwargs["namespace"], kwargs["name"]), kwargs["active_scheduled_backups"]
     indexed = (kwargs["namespace"], label_value(kwargs["name"]))  # the index is keyed by the label's value
+    bind_listing(kwargs)
     controller = schedules()
     while not stopped:
         body = dict(kwargs["body"])
@@ -280,6 +307,7 @@ async def schedule_daemon(stopped: kopf.DaemonStopped, memo: kopf.Memo, **kwargs
 def schedule_changed(memo: kopf.Memo, **kwargs: Any) -> None:
     """Spec or annotations changed (suspend, run-now, retention): act now, and let the
     daemon recompute its next time."""
+    bind_listing(kwargs)
     schedules().window.wait()
     schedules().reconcile(kwargs["namespace"], kwargs["name"])
     if "wake" in memo:
@@ -291,6 +319,7 @@ def schedule_changed(memo: kopf.Memo, **kwargs: Any) -> None:
 def scheduled_backup_moved(**kwargs: Any) -> None:
     """A scheduled backup started or ended: its schedule's status and retention follow."""
     if kwargs["namespace"]:
+        bind_listing(kwargs)
         schedules().window.wait()
         schedules().reconcile(kwargs["namespace"], dict(kwargs["annotations"]).get(SCHEDULE_ANNOTATION)
                               or dict(kwargs["labels"])[SCHEDULE_LABEL])

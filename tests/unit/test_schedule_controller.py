@@ -258,3 +258,32 @@ def test_fire_window_waits_for_quiet_and_never_longer_than_its_bound() -> None:
     window.fired()
     window.wait(fire_on_every_sleep)
     assert sum(slept) == 3.0    # bounded by `longest`
+
+
+def test_a_known_view_of_the_schedules_backups_spares_the_listing() -> None:
+    """The operator's watch keeps each schedule's backups (main.scheduled_backups): a
+    reconcile reads them from there and lists the apiserver only while it knows none."""
+    from bosh_backup_operator.controllers.schedule import backup_record
+
+    kube, controller = world(retention={"keepLast": 1}, failedBackupsHistoryLimit=0)
+    controller.reconcile("ns", "nightly", now=at("2026-01-01T01:00:01"))
+    finish(kube, "nightly-20260101-0100")
+    listed = MemoryKube.custom("DirectorBackup", "ns")
+
+    def watched(namespace: str, label: str) -> list[dict[str, Any]]:
+        assert (namespace, label) == ("ns", "nightly")
+        return [backup_record(body) for path, body in kube.objects.items() if path.startswith(f"{listed}/")]
+    controller.listing = watched
+    kube.reads.clear()
+    controller.reconcile("ns", "nightly", now=at("2026-01-01T02:00:01"))
+    assert listed not in kube.reads
+    finish(kube, "nightly-20260101-0200", at_time="2026-01-01T02:05:00Z")
+    controller.reconcile("ns", "nightly", now=at("2026-01-01T02:06:00"))
+    assert listed not in kube.reads
+    assert sorted(p.rsplit("/", 1)[1] for p in kube.objects if p.startswith(f"{listed}/")) == ["nightly-20260101-0200"]
+    assert status(kube)["lastBackup"] == {"name": "nightly-20260101-0200", "phase": "Succeeded"}
+    assert status(kube)["lastSuccessfulTime"] == "2026-01-01T02:05:00Z"
+
+    controller.listing = lambda namespace, label: None   # the index not ready: listed as before
+    controller.reconcile("ns", "nightly", now=at("2026-01-01T02:07:00"))
+    assert listed in kube.reads

@@ -80,10 +80,24 @@ class FireWindow:
             await asyncio.sleep(min(left, deadline - self.clock()))
 
 
+Listing = Callable[[str, str], "list[dict[str, Any]] | None"]
+
+
+def backup_record(body: dict[str, Any]) -> dict[str, Any]:
+    """What a schedule needs of one of its backups (its summary and retention read these)."""
+    meta, status = body.get("metadata") or {}, body.get("status") or {}
+    return {"metadata": {"name": meta.get("name"), "creationTimestamp": meta.get("creationTimestamp")},
+            "status": {key: status[key] for key in ("phase", "completionTime") if key in status}}
+
+
 class ScheduleController:
     def __init__(self, kube: Kube):
         self.kube = kube
         self.window = FireWindow()
+        # (namespace, schedule) -> its backups, from the operator's watch; None until it is
+        # ready, and then a listing of the apiserver is the fallback (with 1,000 schedules,
+        # listing after each phase change of each backup was the apiserver's largest load)
+        self.listing: Listing | None = None
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._guard = threading.Lock()
         # fire times acted on but maybe not yet in status: a reconcile in between must not
@@ -147,7 +161,7 @@ class ScheduleController:
             self.create_backup(body, backup_name(name, decision.fire), decision.fire)
             self._fired[(namespace, name)] = decision.fire
             return SETTLE_SECONDS
-        backups = self.backups_of(namespace, name)
+        backups = self.known_backups_of(namespace, name)
         active = [b for b in backups if (b.get("status") or {}).get("phase") not in TERMINAL]
         updates: dict[str, Any] = {"effectiveSchedule": expression, "nextScheduleTime": iso(decision.next_time),
                                    "effectiveRetention": policy_of(body["spec"]).describe()}
@@ -239,8 +253,15 @@ class ScheduleController:
             return  # nothing changed: no write, so 500 idle schedules cost nothing
         self.kube.patch_status(KIND, body["metadata"]["namespace"], body["metadata"]["name"], patch)
 
+    def known_backups_of(self, namespace: str, name: str) -> list[dict[str, Any]]:
+        """This schedule's backups as the operator's watch knows them, or listed when it
+        knows none yet. A view a moment old is safe: a backup just created is added by
+        whoever created it, and pruning one already gone finds nothing to delete."""
+        known = self.listing(namespace, label_value(name)) if self.listing else None
+        return self.backups_of(namespace, name) if known is None else [dict(record) for record in known]
+
     def backups_of(self, namespace: str, name: str) -> list[dict[str, Any]]:
-        """The DirectorBackups this schedule created (its label says so)."""
+        """The DirectorBackups this schedule created (its label says so), listed."""
         listing = self.kube.get(self.kube.custom("DirectorBackup", namespace),
                                 labelSelector=f"{SCHEDULE_LABEL}={label_value(name)}")
         return list((listing or {}).get("items", []))
