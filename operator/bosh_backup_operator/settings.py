@@ -24,11 +24,12 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.posting.reporting_component = COMPONENT
     settings.posting.level = 30  # only warnings become Events by themselves; the rest we post
     settings.execution.max_workers = 16
-    # Objects in the works at once. Each holds its handler's arguments and bodies while it
-    # waits for one of the 16 threads; unbounded, a fleet's queued backups grew the operator
-    # without end while a busy apiserver answered slowly (bench/schedules.py). The rest wait
-    # as their newest events. A worker leaves soon after its last event, so the slots turn over.
-    settings.queueing.worker_limit = 64
+    # No bound on kopf's per-object workers (queueing.worker_limit), whatever memory it would
+    # save under a fleet's load: kopf runs no handler until every object of an indexed kind
+    # is indexed, and a restart over more DirectorBackups than the bound left every worker
+    # waiting for objects that could never get one; the operator answered its liveness probe
+    # and did nothing (tests/integration/test_operator.py). A worker leaves soon after its
+    # last event, so idle objects cost no worker.
     settings.queueing.idle_timeout = 0.5
     settings.watching.server_timeout = 600
     settings.watching.client_timeout = 660

@@ -126,3 +126,25 @@ def test_storage_over_plain_http_is_called_out(harness: Any, ns: str) -> None:
         e for e in harness.admin.get(f"/api/v1/namespaces/{NS}/events")["items"]
         if e["involvedObject"].get("name") == "cleartext" and e["reason"] == "PlainHttpStorage"])
     assert reasons[0]["type"] == "Warning"
+
+
+def test_a_restarted_operator_with_more_backups_than_kopf_workers_still_acts(harness: Any, ns: str) -> None:
+    """kopf waits until every object of an indexed kind is indexed before any handler runs.
+    With its per-object workers bounded, a restart over more DirectorBackups than the bound
+    once left every worker waiting for objects that could never get a worker: the operator
+    answered its liveness probe and did nothing, for ever."""
+    from boshsim.k8s import backup, wait_phase
+
+    many = 80
+    listing = {"apiVersion": "v1", "kind": "List",
+               "items": [backup(f"crowd-{number:03d}", ns, "nobody") for number in range(many)]}
+    harness.apply(listing)
+    wait_for("every crowd backup to fail", lambda: sum(
+        1 for item in json.loads(harness.kubectl("get", "dbk", "-n", ns, "-o", "json").stdout)["items"]
+        if item["metadata"]["name"].startswith("crowd-") and (item.get("status") or {}).get("phase") == "Failed"
+    ) == many, timeout=120)
+    harness.kill_operator()
+    harness.start_operator()
+    harness.apply(backup("after-restart", ns, "nobody"))
+    status = wait_phase(harness, "DirectorBackup", ns, "after-restart", timeout=60)["status"]
+    assert status["phase"] == "Failed" and status["reason"] == "DirectorNotFound", status
