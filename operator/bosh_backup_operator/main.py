@@ -20,6 +20,7 @@ from .controllers.catalog import CatalogController, ensure_auto_catalog
 from .controllers.restore import RestoreController
 from .controllers.run import RunController
 from .controllers.schedule import ScheduleController, backup_record
+from .controllers.verification import PURPOSE_LABEL, VERIFY_NOW, VerificationController
 from .jobs import ANNOTATION_RUN, LABEL_KIND, LABEL_NAME, MANAGED_BY
 from .names import label_value
 from .planning.schedule import SCHEDULE_ANNOTATION, SCHEDULE_LABEL
@@ -206,10 +207,26 @@ async def runs_safety_net(**kwargs: Any) -> None:
             await asyncio.to_thread(controller.reconcile, namespace, run.name)
 
 
+@functools.cache
+def verifications() -> VerificationController:
+    return VerificationController(kube.api(), OperatorConfig.from_env())
+
+
+@kopf.on.event(*BACKUPS, annotations={VERIFY_NOW: kopf.PRESENT})
+def verify_requested(**kwargs: Any) -> None:
+    """bosh-backup.dev/verify-now: any new value reads the stored backup back and checks it."""
+    if kwargs["namespace"] and kwargs["type"] != "DELETED":
+        verifications().reconcile(kwargs["namespace"], kwargs["name"])
+
+
 @kopf.on.event("batch", "v1", "jobs", labels=MANAGED_BY)
 @kopf.on.event("", "v1", "pods", labels=MANAGED_BY)
 def run_child_changed(**kwargs: Any) -> None:
     labels = dict(kwargs["labels"])
+    if labels.get(PURPOSE_LABEL) == "verify" and kwargs["namespace"]:
+        verifications().reconcile(kwargs["namespace"], dict(kwargs["annotations"]).get(ANNOTATION_RUN) or
+                                  labels.get(LABEL_NAME, ""))
+        return
     if labels.get(LABEL_KIND) == "DirectorBackupCatalog" and kwargs["namespace"]:
         catalogs().reconcile(kwargs["namespace"], dict(kwargs["annotations"]).get(ANNOTATION_RUN) or
                              labels.get(LABEL_NAME, ""))

@@ -10,6 +10,11 @@ DURATION = Histogram("bosh_backup_run_duration_seconds", "Duration of finished r
                      buckets=(30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400))
 LAST_SUCCESS = Gauge("bosh_backup_last_success_timestamp_seconds",
                      "Completion time of the newest successful backup of a director", ["namespace", "director"])
+LAST_VERIFIED = Gauge("bosh_backup_last_verified_timestamp_seconds",
+                      "When a stored backup of a director was last read back and found good", ["namespace", "director"])
+VERIFICATION_FAILURES = Counter("bosh_backup_verification_failures_total",
+                                "Verifications that found a stored backup changed, cut short, missing or unreadable",
+                                ["namespace", "director"])
 ARTIFACT_BYTES = Gauge("bosh_backup_artifact_bytes", "Size of the newest successful backup of a director",
                        ["namespace", "director"])
 

@@ -43,8 +43,9 @@ def ssh_key() -> tuple[str, str]:
     return public.decode() + " dr-team", private.decode()
 
 
-def restore(name: str, director: str, backup_name: str, identity: str | None) -> dict[str, Any]:
-    spec: dict[str, Any] = {"directorRef": {"name": director}, "source": {"backupRef": {"name": backup_name}}}
+def restore(name: str, director: str, backup_name: str, identity: str | None, **extra: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = {"directorRef": {"name": director}, "source": {"backupRef": {"name": backup_name}},
+                            **extra}
     if identity:
         spec["identitySecretRef"] = {"name": identity}
     return {"apiVersion": API, "kind": "DirectorRestore", "metadata": {"name": name, "namespace": NS}, "spec": spec}
@@ -204,3 +205,33 @@ def test_rotated_keys_old_backups_restore_with_the_old_key_new_ones_by_hand_with
         assert again.snapshot() == before
     finally:
         again.stop()
+
+
+def test_an_encrypted_v1_backup_restores_its_database_and_the_uploads_follow(
+        harness: Any, ns: str, make_director: Any, artifacts: Any) -> None:
+    """The legacy method is first-class: its database tarball is encrypted and restored too."""
+    public, identity = age_key()
+    harness.apply(secret("legacy-identity", ns, {"identity": identity}))
+    director, _ = make_director(mode="basic")
+    register(harness, ns, director, "legacy", ssh=False, encryption={"recipients": [public]})
+    before = director.snapshot()
+    harness.apply(backup("legacy-1", ns, "legacy", method="v1"))
+    status = finished(harness, "DirectorBackup", "legacy-1")
+    assert status["phase"] == "Succeeded", json.dumps(status, indent=1)
+    tarball = next(f for f in status["artifact"]["files"] if f["name"].endswith(".tgz.age"))
+    assert tarball["plaintext"]["name"] == tarball["name"][:-4]
+    fresh = disaster(director, harness, "v1")
+    try:
+        base = f"http://127.0.0.1:{artifacts.port}"
+        harness.apply(restore("legacy-r1", "legacy", "legacy-1", "legacy-identity", reupload={
+            "stemcellUrlPattern": f"{base}/{{name}}-{{version}}.tgz",
+            "releaseUrlPattern": f"{base}/{{name}}-{{version}}.tgz"}))
+        done = finished(harness, "DirectorRestore", "legacy-r1", timeout=300)
+        assert done["phase"] == "Succeeded", json.dumps(done, indent=1)
+        database = next(s for s in done["steps"] if s["name"] == "RestoreDatabase")
+        assert database["message"].startswith(f"bosh restore {tarball['plaintext']['name']}:")
+        after = fresh.snapshot()
+        assert {k: v for k, v in after.items() if k not in ("credhub", "uaa")} == \
+            {k: v for k, v in before.items() if k not in ("credhub", "uaa")}
+    finally:
+        fresh.stop()

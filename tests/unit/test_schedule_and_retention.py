@@ -123,7 +123,16 @@ def test_the_newest_success_survives_even_a_failure_streak() -> None:
     assert "ok" not in doomed and doomed == ["bad0", "bad1", "bad2"]
 
 
-phases = st.sampled_from(["Succeeded", "Succeeded", "Failed", "Cancelled", "Running", "Pending"])
+def test_a_backup_found_damaged_is_never_the_good_one_kept_nor_the_reason_to_prune_one() -> None:
+    history = records(("old-good", "Succeeded", "2026-01-01T01:00:00"),
+                      ("new-damaged", "Corrupt", "2026-01-02T01:00:00"))
+    # keep the newest 1: the damaged one does not count, so the older good one stays
+    assert to_delete(history, Policy(keep_last=1, failed_history=1), zone("UTC")) == []
+    # and a damaged backup goes like a failure once beyond the history of failures
+    assert to_delete(history, Policy(keep_last=1, failed_history=0), zone("UTC")) == ["new-damaged"]
+
+
+phases = st.sampled_from(["Succeeded", "Succeeded", "Failed", "Cancelled", "Running", "Pending", "Corrupt"])
 history_strategy = st.lists(st.tuples(phases, st.integers(0, 400 * 24)), max_size=60).map(
     lambda items: [BackupRecord(f"b{n}", phase, at("2026-01-01T00:00:00") + datetime.timedelta(hours=hours))
                    for n, (phase, hours) in enumerate(items)])
@@ -142,7 +151,7 @@ def test_retention_properties(history: list[BackupRecord], policy: Policy, zone_
     if successes:
         assert successes[0].name not in doomed  # the newest successful backup always survives
     assert not {r.name for r in history if r.phase in ("Running", "Pending")} & doomed  # active: never pruned
-    failures = [r for r in history if r.phase in ("Failed", "Cancelled")]
+    failures = [r for r in history if r.phase in ("Failed", "Cancelled", "Corrupt")]
     assert len([r for r in kept if r in failures]) == min(len(failures), policy.failed_history)
     if not policy.limits_successes:
         assert not {r.name for r in successes} & doomed

@@ -214,11 +214,12 @@ def test_status_says_which_retention_is_in_force() -> None:
     kube, controller = world()
     controller.reconcile("ns", "nightly", now=at("2026-01-01T00:10:00"))
     assert status(kube)["effectiveRetention"] == (
-        "keeps every successful backup (no keep* above 0); 3 failed or cancelled")
+        "keeps every successful backup (no keep* above 0); 3 failed, cancelled or found damaged")
     kube, controller = world(retention={"keepLast": 2, "keepDaily": 7, "keepMonthly": 0}, failedBackupsHistoryLimit=1)
     controller.reconcile("ns", "nightly", now=at("2026-01-01T00:10:00"))
     assert status(kube)["effectiveRetention"] == (
-        "keeps the newest 2, one a day for 7 days, and always the newest successful backup; 1 failed or cancelled")
+        "keeps the newest 2, one a day for 7 days, and always the newest successful backup; "
+        "1 failed, cancelled or found damaged")
 
 
 def test_due_says_whether_a_fire_waits_and_bookkeeping_waits_for_the_fleet() -> None:

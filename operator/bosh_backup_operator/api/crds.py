@@ -401,6 +401,24 @@ def backup_schema() -> Schema:
             "totalSize": integer("Sum of the files' sizes in bytes.", minimum=0, int64=True),
             "size": string("totalSize for people, e.g. 1.2 GiB.", max_length=32),
         }),
+        "verification": obj("The latest check that the stored artifact is still good (annotate "
+                            "bosh-backup.dev/verify-now with a new value to run one): every file read back "
+                            "and its sha256 recomputed, encrypted files checked as stored, and every file in "
+                            "bbr's tars against bbr's metadata.", {
+            "requested": string("The verify-now value this verification answers.", max_length=253),
+            "startTime": timestamp("When it started."),
+            "time": timestamp("When it ended."),
+            "result": string("Running, Passed, or Failed (problems name each file).",
+                             enum=["Running", "Passed", "Failed"]),
+            "filesChecked": integer("Stored files read back and checked.", minimum=0),
+            "bytesChecked": integer("Bytes read back.", minimum=0, int64=True),
+            "tarsChecked": integer("bbr tars whose files were checked against bbr's metadata.", minimum=0),
+            "decrypted": boolean("Encrypted files were decrypted and their plaintexts checked too."),
+            "problems": array("What is wrong, each naming the file (the first few).",
+                              string("One problem.", max_length=1024), max_items=20, list_type="atomic"),
+            "problemCount": integer("How many problems were found in all.", minimum=0),
+            "jobName": string("The Job running it.", max_length=253),
+        }),
         "director": director_snapshot("The director at backup time (bosh env)."),
         "inventory": obj("What the director held at backup time; the full list, with "
                          "source URLs and sha1s, is in the stored manifest.json.", {
@@ -570,8 +588,8 @@ def schedule_schema() -> Schema:
             "keepWeekly": integer("Likewise per ISO week.", minimum=0),
             "keepMonthly": integer("Likewise per month.", minimum=0),
         }),
-        "failedBackupsHistoryLimit": integer("Failed or cancelled backups kept for "
-                                             "inspection.", minimum=0, default=3),
+        "failedBackupsHistoryLimit": integer("Failed or cancelled backups, and backups a verification "
+                                             "found damaged, kept for inspection.", minimum=0, default=3),
         "deleteBackupsWithSchedule": boolean(
             "Delete this schedule's backups when the schedule is deleted. Off by default, so "
             "a GitOps prune of a schedule never wipes its backups.", default=False),
@@ -581,7 +599,7 @@ def schedule_schema() -> Schema:
                                       int64=True),
         "conditions": conditions(),
         "effectiveRetention": string("The retention in force, in words, e.g. \"keeps the newest 3, "
-                                     "and always the newest successful backup; 3 failed or cancelled\".",
+                                     "and always the newest successful backup; 3 failed, cancelled or found damaged\".",
                                      max_length=512),
         "effectiveSchedule": string("The cron expression in force (random forms resolved).",
                                     max_length=128),
@@ -712,6 +730,7 @@ KINDS: list[dict[str, Any]] = [
             _column("Phase", ".status.phase", description="Lifecycle phase."),
             _column("Progress", ".status.progress.summary", description="Current step."),
             _column("Size", ".status.artifact.size", description="Stored size."),
+            _column("Verified", ".status.verification.result", description="Latest read-back check.", priority=1),
             AGE,
             _column("Message", ".status.message", description="Summary.", priority=1),
         ],

@@ -24,7 +24,7 @@ class BbrCheck:
     problems: list[str] = field(default_factory=list)
 
 
-def _tar_checksums(tar: Path) -> dict[str, str]:
+def tar_checksums(tar: Path) -> dict[str, str]:
     sums: dict[str, str] = {}
     with tarfile.open(tar, "r:") as archive:
         for member in archive:
@@ -39,7 +39,7 @@ def _tar_checksums(tar: Path) -> dict[str, str]:
     return sums
 
 
-def _expected_tars(metadata: dict[str, Any]) -> list[tuple[str, dict[str, str]]]:
+def expected_tars(metadata: dict[str, Any]) -> list[tuple[str, dict[str, str]]]:
     """(tar file name, {member: sha256}) for every artifact bbr's metadata lists."""
     found = []
     for instance in metadata.get("instances") or []:
@@ -55,7 +55,7 @@ def expected_tars_of(metadata_file: Path) -> list[tuple[str, dict[str, str]]]:
     """The tars bbr's metadata file lists, with their files' checksums ([] if unreadable)."""
     try:
         metadata = yaml.safe_load(metadata_file.read_text())
-        return _expected_tars(metadata) if isinstance(metadata, dict) else []
+        return expected_tars(metadata) if isinstance(metadata, dict) else []
     except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError):
         return []
 
@@ -71,35 +71,43 @@ def check_bbr_folder(folder: Path) -> BbrCheck:
         check.problems.append(f"bbr's metadata cannot be read: {error}")
         return check
     try:
-        expected_tars = _expected_tars(metadata) if isinstance(metadata, dict) else []
+        listed = expected_tars(metadata) if isinstance(metadata, dict) else []
     except (KeyError, TypeError, AttributeError) as error:
         check.problems.append(f"bbr's metadata is not in bbr's form ({error})")
         return check
-    if not expected_tars:
+    if not listed:
         check.problems.append("bbr's metadata lists no artifacts")
         return check
-    for tar_name, expected in expected_tars:
+    for tar_name, expected in listed:
         tar = folder / tar_name
         if not tar.is_file():
             check.problems.append(f"{tar_name} is missing")
             continue
         check.tars += 1
-        try:
-            actual = _tar_checksums(tar)
-        except (tarfile.TarError, OSError, EOFError) as error:
-            check.problems.append(f"{tar_name} cannot be read as a tar ({error})")
-            continue
-        for member, sha256 in sorted(expected.items()):
-            if member not in actual:
-                check.problems.append(f"{tar_name}: {member} is missing")
-            elif actual[member] != sha256:
-                check.problems.append(f"{tar_name}: {member} has sha256 {actual[member][:12]}..., bbr's metadata "
-                                      f"says {sha256[:12]}...")
-            else:
-                check.files += 1
-        for member in sorted(set(actual) - set(expected)):
-            check.problems.append(f"{tar_name}: {member} is not in bbr's metadata")
+        problems, matching = compare_tar(tar_name, tar, expected)
+        check.problems += problems
+        check.files += matching
     return check
+
+
+def compare_tar(tar_name: str, tar: Path, expected: dict[str, str]) -> tuple[list[str], int]:
+    """Every file in the tar against bbr's metadata: (problems naming the tar and the file,
+    files that match)."""
+    try:
+        actual = tar_checksums(tar)
+    except (tarfile.TarError, OSError, EOFError) as error:
+        return [f"{tar_name} cannot be read as a tar ({error})"], 0
+    problems, matching = [], 0
+    for member, sha256 in sorted(expected.items()):
+        if member not in actual:
+            problems.append(f"{tar_name}: {member} is missing")
+        elif actual[member] != sha256:
+            problems.append(f"{tar_name}: {member} has sha256 {actual[member][:12]}..., bbr's metadata "
+                            f"says {sha256[:12]}...")
+        else:
+            matching += 1
+    problems += [f"{tar_name}: {member} is not in bbr's metadata" for member in sorted(set(actual) - set(expected))]
+    return problems, matching
 
 
 def manifest_problems(manifest: Any) -> list[str]:

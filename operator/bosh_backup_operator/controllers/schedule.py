@@ -86,8 +86,21 @@ Listing = Callable[[str, str], "list[dict[str, Any]] | None"]
 def backup_record(body: dict[str, Any]) -> dict[str, Any]:
     """What a schedule needs of one of its backups (its summary and retention read these)."""
     meta, status = body.get("metadata") or {}, body.get("status") or {}
-    return {"metadata": {"name": meta.get("name"), "creationTimestamp": meta.get("creationTimestamp")},
-            "status": {key: status[key] for key in ("phase", "completionTime") if key in status}}
+    record = {"metadata": {"name": meta.get("name"), "creationTimestamp": meta.get("creationTimestamp")},
+              "status": {key: status[key] for key in ("phase", "completionTime") if key in status}}
+    verified = (status.get("verification") or {}).get("result")
+    if verified:
+        record["status"]["verification"] = {"result": verified}
+    return record
+
+
+def retention_phase(status: dict[str, Any]) -> str:
+    """A backup's phase as retention counts it: one whose artifact a verification found
+    damaged is Corrupt, not Succeeded."""
+    phase = status.get("phase") or "Pending"
+    if phase == "Succeeded" and (status.get("verification") or {}).get("result") == "Failed":
+        return "Corrupt"
+    return str(phase)
 
 
 class ScheduleController:
@@ -220,7 +233,7 @@ class ScheduleController:
         for backup in backups:
             status = backup.get("status") or {}
             moment = parse_time(status.get("completionTime") or backup["metadata"].get("creationTimestamp"))
-            records.append(BackupRecord(backup["metadata"]["name"], status.get("phase") or "Pending",
+            records.append(BackupRecord(backup["metadata"]["name"], retention_phase(status),
                                         moment or datetime.datetime.now(datetime.UTC)))
         doomed = set(to_delete(records, policy, tz))
         for name in doomed:
@@ -240,7 +253,7 @@ class ScheduleController:
             phase = (newest.get("status") or {}).get("phase") or "Pending"
             out["lastBackup"] = {"name": newest["metadata"]["name"], "phase": phase}
         successes = [(b.get("status") or {}).get("completionTime") for b in ordered
-                     if (b.get("status") or {}).get("phase") == "Succeeded"]
+                     if retention_phase(b.get("status") or {}) == "Succeeded"]
         if successes:
             out["lastSuccessfulTime"] = max(s for s in successes if s)
         return out

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class BackupRecord:
     name: str
-    phase: str                          # Pending, Running, Succeeded, Failed, Cancelled
+    phase: str                          # Pending, Running, Succeeded, Failed, Cancelled, or Corrupt:
+                                        # Succeeded, but a verification found its artifact damaged
     time: datetime.datetime             # completion time (creation time while active)
 
 
@@ -38,7 +39,7 @@ class Policy:
                      f"one a week for {self.keep_weekly} weeks" if self.keep_weekly else "",
                      f"one a month for {self.keep_monthly} months" if self.keep_monthly else ""]
             kept = ", ".join(rule for rule in rules if rule) + ", and always the newest successful backup"
-        return f"keeps {kept}; {self.failed_history} failed or cancelled"
+        return f"keeps {kept}; {self.failed_history} failed, cancelled or found damaged"
 
 
 def _newest_per_period(successes: list[BackupRecord], count: int,
@@ -57,8 +58,10 @@ def _newest_per_period(successes: list[BackupRecord], count: int,
 def to_delete(records: list[BackupRecord], policy: Policy, tz: zoneinfo.ZoneInfo) -> list[str]:
     """Names of backups to prune, oldest first. Active backups are never pruned nor counted."""
     by_age = sorted(records, key=lambda r: (r.time, r.name), reverse=True)
+    # a backup found damaged is no good one: never counted as one, so never the reason an
+    # older good backup goes, and never the newest that every policy keeps
     successes = [r for r in by_age if r.phase == "Succeeded"]
-    failures = [r for r in by_age if r.phase in ("Failed", "Cancelled")]
+    failures = [r for r in by_age if r.phase in ("Failed", "Cancelled", "Corrupt")]
     keep: set[str] = set()
     if successes:
         keep.add(successes[0].name)  # the newest successful backup survives any policy
@@ -72,5 +75,5 @@ def to_delete(records: list[BackupRecord], policy: Policy, tz: zoneinfo.ZoneInfo
     else:
         keep |= {r.name for r in successes}  # no retention set: keep every success
     keep |= {r.name for r in failures[: policy.failed_history]}
-    doomed = [r for r in by_age if r.phase in ("Succeeded", "Failed", "Cancelled") and r.name not in keep]
+    doomed = [r for r in by_age if r.phase in ("Succeeded", "Failed", "Cancelled", "Corrupt") and r.name not in keep]
     return [r.name for r in reversed(doomed)]

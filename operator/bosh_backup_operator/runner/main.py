@@ -35,9 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     from .reporter import Reporter, connect
     from .restore_actions import ACTIONS as RESTORE_ACTIONS
     from .run import Runner
+    from .verify_actions import ACTIONS as VERIFY_ACTIONS
 
     api = None if args.no_status or plan.options.get("noStatus") else connect()
-    return Runner(plan, Reporter(plan, api), {**ACTIONS, **RESTORE_ACTIONS, **CATALOG_ACTIONS}).run()
+    return Runner(plan, Reporter(plan, api), {**ACTIONS, **RESTORE_ACTIONS, **CATALOG_ACTIONS, **VERIFY_ACTIONS}).run()
 
 
 if __name__ == "__main__":

@@ -301,6 +301,11 @@ def verify_artifact(step: Step, context: Context) -> str:
 
 # -- RestoreDatabase ---------------------------------------------------------------------------------------
 
+def restored_names(manifest: dict[str, Any]) -> list[str]:
+    """The artifact's files as VerifyArtifact leaves them: an encrypted one under its plaintext name."""
+    return [(entry.get("plaintext") or entry)["name"] for entry in manifest.get("files") or []]
+
+
 def holds_database_of(info: dict[str, Any], deployments: list[dict[str, Any]], manifest: dict[str, Any]) -> bool:
     """Whether the director already holds the backup's database: the same director UUID, and
     the same deployments the backup recorded."""
@@ -324,7 +329,7 @@ def restore_database(step: Step, context: Context) -> str:
             raise StepFailed(diagnosis.reason, diagnosis.message(step.name).replace("backup-cleanup",
                                                                                      "restore-cleanup"))
         return "bbr director restore completed: database, blobstore, credhub and uaa restored"
-    tarballs = [f["name"] for f in manifest["files"] if f["name"].endswith(".tgz")]
+    tarballs = [name for name in restored_names(manifest) if name.endswith(".tgz")]
     if not tarballs:
         raise StepFailed("ArtifactInvalid", f"{step.name} failed: the v1 backup holds no .tgz")
     ensure_v1_target(context, step)

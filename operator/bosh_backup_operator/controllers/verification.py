@@ -1,0 +1,140 @@
+"""Verifying a stored backup on demand: the verify-now annotation starts a Job that reads the
+artifact back and checks it (runner/verify_actions.py); its result goes into
+status.verification, the Verified condition, an Event and the metrics."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import threading
+from typing import Any
+
+from .. import GROUP, metrics
+from ..config import OperatorConfig
+from ..jobs import build_job
+from ..kube import ApiError, Kube
+from ..names import fit
+from ..outcome import job_outcome
+from ..planning.plan import Plan, Step
+from ..status import condition, merge_conditions, now_iso
+from . import runs
+
+log = logging.getLogger("bosh-backup")
+KIND = "DirectorBackup"
+VERIFY_NOW = f"{GROUP}/verify-now"
+PURPOSE_LABEL = f"{GROUP}/purpose"
+TIMEOUT_SECONDS = 4 * 3600
+FIELDS = ("requested", "startTime", "time", "result", "filesChecked", "bytesChecked", "tarsChecked", "decrypted",
+          "problems", "problemCount", "jobName")
+
+
+def verify_job_name(backup: str) -> str:
+    return fit(backup, 63, suffix="verify", hash_length=8)
+
+
+class VerificationController:
+    def __init__(self, kube: Kube, config: OperatorConfig):
+        self.kube, self.config = kube, config
+        self._guard = threading.Lock()
+
+    def reconcile(self, namespace: str, name: str) -> None:
+        with self._guard:
+            backup = self.kube.get(self.kube.custom(KIND, namespace, name))
+            if backup is None or backup["metadata"].get("deletionTimestamp"):
+                return
+            self._reconcile(backup)
+
+    def _reconcile(self, backup: dict[str, Any]) -> None:
+        meta, status = backup["metadata"], backup.get("status") or {}
+        namespace = meta["namespace"]
+        job = self.kube.get(self.kube.batch(namespace, verify_job_name(meta["name"])))
+        if job is not None:
+            self.follow(backup, job)
+            return
+        requested = (meta.get("annotations") or {}).get(VERIFY_NOW)
+        verification = status.get("verification") or {}
+        if not requested or requested == verification.get("requested"):
+            return
+        artifact = status.get("artifact")
+        if status.get("phase") != "Succeeded" or not artifact:
+            self.record(backup, {"requested": requested, "time": now_iso(), "result": "Failed", "problems": [
+                f"only a Succeeded backup has an artifact to verify; this one is {status.get('phase') or 'Pending'}"]})
+            return
+        spec = backup["spec"]
+        plan = Plan(kind=KIND, namespace=namespace, name=meta["name"], uid=meta["uid"],
+                    director=spec["directorRef"]["name"], method=spec.get("method", "bbr"), dialect="v2",
+                    steps=[Step("VerifyStored", "verify-stored", f"read back and check {artifact['location']}")],
+                    storage=artifact.get("storage") or spec.get("storage") or {}, artifact_path=artifact["path"],
+                    options={"noStatus": True})
+        if not plan.storage:
+            self.record(backup, {"requested": requested, "time": now_iso(), "result": "Failed", "problems": [
+                "the backup's status.artifact does not say which storage holds it"]})
+            return
+        body = build_job(plan, None, runs.owner(backup), timeout_seconds=TIMEOUT_SECONDS, pod=spec.get("pod"),
+                         config=self.config.runner)
+        body["metadata"]["name"] = verify_job_name(meta["name"])
+        body["metadata"]["labels"][PURPOSE_LABEL] = "verify"
+        body["spec"]["template"]["metadata"]["labels"][PURPOSE_LABEL] = "verify"
+        body["spec"]["backoffLimit"] = 0   # a new request is the retry
+        runs.ensure_run_account(self.kube, backup)
+        try:
+            self.kube.create(self.kube.batch(namespace), body)
+        except ApiError as error:
+            if error.status != 409:
+                raise
+        self.record(backup, {"requested": requested, "startTime": now_iso(), "result": "Running",
+                             "jobName": body["metadata"]["name"]})
+
+    def follow(self, backup: dict[str, Any], job: dict[str, Any]) -> None:
+        namespace, name = backup["metadata"]["namespace"], job["metadata"]["name"]
+        if job["metadata"].get("deletionTimestamp"):
+            return   # its result is recorded; it is going
+        if ((backup.get("status") or {}).get("verification") or {}).get("result") not in (None, "Running"):
+            self.kube.delete(self.kube.batch(namespace, name), {"propagationPolicy": "Background"})
+            return   # recorded already (a second event before the deletion was seen)
+        pods = (self.kube.get(self.kube.core("pods", namespace), labelSelector=f"job-name={name}")
+                or {}).get("items", [])
+        outcome = job_outcome(job, pods, f"{TIMEOUT_SECONDS}s", require_artifact=False)
+        if outcome.state == "Running":
+            return
+        found = dict(outcome.result.get("verification") or {})
+        if outcome.state != "Succeeded" or "result" not in found:
+            found = {"result": "Failed", "problems": [f"the verification did not finish ({outcome.reason}): "
+                                                      f"{outcome.message or 'see the logs of Job ' + name}"]}
+        previous = (backup.get("status") or {}).get("verification") or {}
+        self.record(backup, {**found, "requested": previous.get("requested"), "startTime": previous.get("startTime"),
+                             "time": now_iso(), "jobName": None})
+        self.kube.delete(self.kube.batch(namespace, name), {"propagationPolicy": "Background"})
+
+    def record(self, backup: dict[str, Any], verification: dict[str, Any]) -> None:
+        """status.verification, the Verified condition and, once there is a result, an Event
+        and the metrics."""
+        meta = backup["metadata"]
+        namespace, director = meta["namespace"], backup["spec"]["directorRef"]["name"]
+        # every field named: a merge patch keeps what it does not name, and nothing of an
+        # earlier verification may pass for this one's (null removes it)
+        verification = {key: verification.get(key) for key in FIELDS}
+        result = verification["result"]
+        conditions = []
+        if result == "Passed":
+            message = (f"{verification.get('filesChecked', 0)} files read back; every checksum matches"
+                       + (" (decrypted)" if verification.get("decrypted") else ""))
+            conditions.append(condition("Verified", True, "Passed", message,
+                                        generation=meta.get("generation")))
+            self.kube.event(backup, "Normal", "Verified", message)
+            metrics.LAST_VERIFIED.labels(namespace, director).set(datetime.datetime.now(datetime.UTC).timestamp())
+        elif result == "Failed":
+            problems = verification.get("problems") or []
+            count = verification.get("problemCount", len(problems))
+            message = (f"{count} problems: {'; '.join(problems[:3])}. Restore from another backup if this one "
+                       "is needed; make a new backup now")
+            conditions.append(condition("Verified", False, "VerificationFailed", message,
+                                        generation=meta.get("generation")))
+            self.kube.event(backup, "Warning", "VerificationFailed", message)
+            metrics.VERIFICATION_FAILURES.labels(namespace, director).inc()
+        status = backup.get("status") or {}
+        patch: dict[str, Any] = {"verification": verification}
+        if conditions:
+            patch["conditions"] = merge_conditions(status.get("conditions"), conditions)
+        self.kube.patch_status(KIND, namespace, meta["name"], patch)
+        log.info("%s %s/%s verification %s", KIND, namespace, meta["name"], result)
