@@ -98,8 +98,13 @@ class Watcher:
                         with self.lock:
                             self.seen.setdefault(f"{obj['metadata']['name']}@{obj['metadata']['namespace']}",
                                                  (epoch(scheduled), time.time()))
-            except Exception:  # a watch that expired: list again from now
-                version = self.rest.get(f"/apis/{API}/directorbackups")["metadata"]["resourceVersion"]
+            except Exception:  # a watch that expired: list again from now (unless the run is over)
+                if self.stop.is_set():
+                    return
+                try:
+                    version = self.rest.get(f"/apis/{API}/directorbackups")["metadata"]["resourceVersion"]
+                except Exception:
+                    time.sleep(1)
 
     def delays(self, boundary: float) -> list[float]:
         with self.lock:
