@@ -117,7 +117,7 @@ class VerificationController:
         result = verification["result"]
         conditions = []
         if result == "Passed":
-            message = (f"{verification.get('filesChecked', 0)} files read back; every checksum matches"
+            message = (f"{verification['filesChecked'] or 0} files read back; every checksum matches"
                        + (" (decrypted)" if verification.get("decrypted") else ""))
             conditions.append(condition("Verified", True, "Passed", message,
                                         generation=meta.get("generation")))
@@ -125,7 +125,7 @@ class VerificationController:
             metrics.LAST_VERIFIED.labels(namespace, director).set(datetime.datetime.now(datetime.UTC).timestamp())
         elif result == "Failed":
             problems = verification.get("problems") or []
-            count = verification.get("problemCount", len(problems))
+            count = verification["problemCount"] or len(problems)   # None (not sent) when found before any Job
             message = (f"{count} problems: {'; '.join(problems[:3])}. Restore from another backup if this one "
                        "is needed; make a new backup now")
             conditions.append(condition("Verified", False, "VerificationFailed", message,

@@ -2,8 +2,8 @@
 
 The cryptography is pyrage's (Python bindings of rage, the Rust implementation of age);
 nothing here encrypts by itself. A file is encrypted as it streams to its store, in
-bounded memory: its plaintext is fed in order, pyrage encrypts on a thread of its own,
-and the ciphertext goes on to the store's writer, which hashes what it stores. So the
+bounded memory: its plaintext is fed in order to pyrage in a child process, and the
+ciphertext goes on to the store's writer, which hashes what it stores. So the
 manifest keeps two checksums per file: of the stored bytes (what storage verification
 checks, without any key) and of the plaintext (what a restore checks after decrypting).
 
