@@ -103,11 +103,15 @@ def key_volumes(settings: RunSettings) -> list[tuple[dict[str, Any], str]]:
                                                                 "items": [item]}})
         volumes.append(({"name": f"recipients-{number}", **volume}, _directory(recipients_file(number))))
     if settings.identity is not None:
-        volumes.append(({"name": "identity", "secret": {"secretName": settings.identity.name, "defaultMode": 0o440,
-                                                        "items": [{"key": settings.identity.key,
-                                                                   "path": "identity"}]}},
-                        _directory(paths.IDENTITY)))
+        volumes.append(identity_volume(settings.identity))
     return volumes
+
+
+def identity_volume(identity: KeyRef) -> tuple[dict[str, Any], str]:
+    """(volume, mount path) for the private key a restore or a verification decrypts with."""
+    return ({"name": "identity", "secret": {"secretName": identity.name, "defaultMode": 0o440,
+                                            "items": [{"key": identity.key, "path": "identity"}]}},
+            _directory(paths.IDENTITY))
 
 
 def storage_access(storage: dict[str, Any]) -> tuple[list[dict[str, Any]], list[tuple[dict[str, Any], str, bool]]]:
@@ -126,8 +130,9 @@ def storage_access(storage: dict[str, Any]) -> tuple[list[dict[str, Any]], list[
 
 
 def build_job(plan: Plan, settings: RunSettings | None, owner: dict[str, Any], *, timeout_seconds: int,
-              pod: dict[str, Any] | None, config: RunnerConfig) -> dict[str, Any]:
-    """settings is None for runs that only touch storage (deleting an artifact)."""
+              pod: dict[str, Any] | None, config: RunnerConfig, identity: KeyRef | None = None) -> dict[str, Any]:
+    """settings is None for runs that only touch storage (deleting an artifact, verifying
+    one, where identity may name the private key to decrypt with)."""
     pod = pod or {}
     labels = {**MANAGED_BY, LABEL_KIND: plan.kind, LABEL_NAME: label_value(plan.name),
               LABEL_DIRECTOR: label_value(plan.director)}
@@ -140,11 +145,13 @@ def build_job(plan: Plan, settings: RunSettings | None, owner: dict[str, Any], *
         env.append({"name": SCRATCH_LIMIT_ENV, "value": scratch_limit})
     volumes: list[dict[str, Any]] = [{"name": "work", "emptyDir": work}, {"name": "tmp", "emptyDir": {}}]
     mounts: list[dict[str, Any]] = [{"name": "work", "mountPath": paths.WORK}, {"name": "tmp", "mountPath": paths.TMP}]
+    keys = [identity_volume(identity)] if identity is not None else []
     if settings is not None:
         env += director_env(settings)
-        for volume, mount_path in [*director_volumes(plan, settings), *key_volumes(settings)]:
-            volumes.append(volume)
-            mounts.append({"name": volume["name"], "mountPath": mount_path, "readOnly": True})
+        keys = [*director_volumes(plan, settings), *key_volumes(settings)]
+    for volume, mount_path in keys:
+        volumes.append(volume)
+        mounts.append({"name": volume["name"], "mountPath": mount_path, "readOnly": True})
     storage_env, storage_volumes = storage_access(plan.storage)
     env += storage_env
     for volume, mount_path, read_only in storage_volumes:

@@ -317,6 +317,7 @@ async def schedule_daemon(stopped: kopf.DaemonStopped, memo: kopf.Memo, **kwargs
         _, pending = await asyncio.wait(waiters, timeout=delay + 0.01, return_when=asyncio.FIRST_COMPLETED)
         for waiter in pending:
             waiter.cancel()
+    controller.forget(*key)   # deleted: no verification deadline left to alert on
 
 
 @kopf.on.create(*SCHEDULES)
@@ -333,8 +334,11 @@ def schedule_changed(memo: kopf.Memo, **kwargs: Any) -> None:
 
 
 @kopf.on.field(*BACKUPS, field="status.phase", labels={SCHEDULE_LABEL: kopf.PRESENT})
+@kopf.on.field(*BACKUPS, field="status.verification.lastVerdict", labels={SCHEDULE_LABEL: kopf.PRESENT})
+@kopf.on.field(*BACKUPS, field="status.verification.lastPassedTime", labels={SCHEDULE_LABEL: kopf.PRESENT})
 def scheduled_backup_moved(**kwargs: Any) -> None:
-    """A scheduled backup started or ended: its schedule's status and retention follow."""
+    """A scheduled backup started or ended, or a verification judged it: its schedule's
+    status and retention follow."""
     if kwargs["namespace"]:
         bind_listing(kwargs)
         schedules().window.wait()

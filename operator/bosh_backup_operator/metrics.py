@@ -15,8 +15,17 @@ LAST_VERIFIED = Gauge("bosh_backup_last_verified_timestamp_seconds",
 VERIFICATION_FAILURES = Counter("bosh_backup_verification_failures_total",
                                 "Verifications that found a stored backup changed, cut short, missing or unreadable",
                                 ["namespace", "director"])
+VERIFICATION_DEADLINE = Gauge("bosh_backup_verification_deadline_timestamp_seconds",
+                              "When a schedule with a verify policy will have gone its maxAge without a backup "
+                              "that verification found good", ["namespace", "schedule", "director"])
 ARTIFACT_BYTES = Gauge("bosh_backup_artifact_bytes", "Size of the newest successful backup of a director",
                        ["namespace", "director"])
+
+
+def deadline_labels() -> list[tuple[str, ...]]:
+    """The label values VERIFICATION_DEADLINE holds now."""
+    return [tuple(sample.labels[name] for name in ("namespace", "schedule", "director"))
+            for family in VERIFICATION_DEADLINE.collect() for sample in family.samples]
 
 
 def serve(port: int) -> None:

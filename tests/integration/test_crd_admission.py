@@ -123,6 +123,15 @@ CASES = {
         ["spec.retention.keepDaily", "should be greater than or equal to 0"]),
     "schedule time zone": (
         SCHEDULE, {"timeZone": "Europe/Paris; rm"}, ["spec.timeZone", "should match"]),
+    "schedule verify policy is cron": (
+        SCHEDULE, {"verify": {"schedule": "weekly"}}, ["spec.verify.schedule", "must be 5 cron fields or a macro"]),
+    "schedule verify policy names a time": (
+        SCHEDULE, {"verify": {"maxAge": "8d"}}, ["spec.verify.schedule", "Required value"]),
+    "schedule verify max age is a positive duration": (
+        SCHEDULE, {"verify": {"schedule": "@weekly", "maxAge": "0d"}},
+        ["spec.verify.maxAge", "maxAge must be a positive duration such as 8d or 36h"]),
+    "schedule verify max age has a unit": (
+        SCHEDULE, {"verify": {"schedule": "@weekly", "maxAge": "8"}}, ["spec.verify.maxAge", "should match"]),
     "encryption recipients are public keys": (   # a private key pasted by mistake never reaches etcd
         DIRECTOR, {"encryption": {"recipients": ["AGE-SECRET-KEY-1QYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQ"]}},
         ["spec.encryption.recipients[0]", "should match"]),

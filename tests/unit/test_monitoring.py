@@ -29,7 +29,7 @@ def test_alert_rules_use_exported_metrics() -> None:
     expressions = [rule["expr"] for group in rules["spec"]["groups"] for rule in group["rules"]]
     names = {alert["alert"] for group in rules["spec"]["groups"] for alert in group["rules"]}
     assert {"BoshDirectorBackupMissing", "BoshDirectorBackupFailed", "BoshDirectorRestoreFailed",
-            "BoshBackupOperatorDown", "BoshDirectorBackupVerificationFailed"} <= names
+            "BoshBackupOperatorDown", "BoshDirectorBackupVerificationFailed", "BoshDirectorBackupUnverified"} <= names
     used = set().union(*(queried(e) for e in expressions))
     assert used and used <= exported(), used - exported()
 

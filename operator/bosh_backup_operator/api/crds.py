@@ -403,13 +403,16 @@ def backup_schema() -> Schema:
         }),
         "verification": obj("The latest check that the stored artifact is still good (annotate "
                             "bosh-backup.dev/verify-now with a new value to run one): every file read back "
-                            "and its sha256 recomputed, encrypted files checked as stored, and every file in "
-                            "bbr's tars against bbr's metadata.", {
+                            "and its sha256 recomputed, encrypted files checked as stored (or decrypted "
+                            "and checked in full when bosh-backup.dev/verify-identity names a Secret with "
+                            "the private key), and every file in bbr's tars against bbr's metadata.", {
             "requested": string("The verify-now value this verification answers.", max_length=253),
             "startTime": timestamp("When it started."),
             "time": timestamp("When it ended."),
-            "result": string("Running, Passed, or Failed (problems name each file).",
-                             enum=["Running", "Passed", "Failed"]),
+            "result": string("Running; Passed; Failed: the artifact is damaged (problems name each "
+                             "file), and retention counts the backup as a failure; or Error: it could "
+                             "not be checked (storage unreachable, a bad identity), which says nothing "
+                             "about the artifact.", enum=["Running", "Passed", "Failed", "Error"]),
             "filesChecked": integer("Stored files read back and checked.", minimum=0),
             "bytesChecked": integer("Bytes read back.", minimum=0, int64=True),
             "tarsChecked": integer("bbr tars whose files were checked against bbr's metadata.", minimum=0),
@@ -418,6 +421,11 @@ def backup_schema() -> Schema:
                               string("One problem.", max_length=1024), max_items=20, list_type="atomic"),
             "problemCount": integer("How many problems were found in all.", minimum=0),
             "jobName": string("The Job running it.", max_length=253),
+            "lastVerdict": string("The latest conclusive result, Passed or Failed, kept while a "
+                                  "later check runs or ends in Error: what retention acts on.",
+                                  enum=["Passed", "Failed"]),
+            "lastPassedTime": timestamp("When a verification of this backup last passed, kept across "
+                                        "later verifications."),
         }),
         "director": director_snapshot("The director at backup time (bosh env)."),
         "inventory": obj("What the director held at backup time; the full list, with "
@@ -593,6 +601,26 @@ def schedule_schema() -> Schema:
         "deleteBackupsWithSchedule": boolean(
             "Delete this schedule's backups when the schedule is deleted. Off by default, so "
             "a GitOps prune of a schedule never wipes its backups.", default=False),
+        "verify": obj("Read this schedule's stored backups back and check them, on a schedule of "
+                      "their own: at each time, every Succeeded backup of the schedule (those "
+                      "retention kept) is verified as by bosh-backup.dev/verify-now. The annotation "
+                      "bosh-backup.dev/verify-now on the schedule verifies them all at once.", {
+            "schedule": string("When: 5-field cron or a macro as spec.schedule; @weekly-random picks "
+                               "a stable time, apart from the backups' own.", max_length=128,
+                               rules=[rule(f"self.matches(r'{CRON}')",
+                                           "must be 5 cron fields or a macro, as spec.schedule")]),
+            "identitySecretRef": key_ref(
+                "The private key (age identity, or an unencrypted OpenSSH key) to decrypt encrypted "
+                "backups with, so that their plaintexts and tars are checked too. Without it, "
+                "encrypted files are checked as stored, and no private key is needed.",
+                default_key="identity"),
+            "maxAge": string("How long this schedule may go without a backup that verification found "
+                             "good before status.verification.deadline passes and the "
+                             "BoshDirectorBackupUnverified alert fires, e.g. 8d or 36h. Default: twice "
+                             "the time between two verifications.", pattern=DURATION, max_length=32,
+                             rules=[rule("self.matches('[1-9]')", "maxAge must be a positive duration "
+                                         "such as 8d or 36h")]),
+        }, required=["schedule"]),
     }, required=["directorRef", "schedule"])
     status = obj("Observed state of the schedule.", {
         "observedGeneration": integer("The .metadata.generation last acted upon.", minimum=0,
@@ -618,6 +646,23 @@ def schedule_schema() -> Schema:
         "lastSkipped": obj("The most recent fire time that did not create a backup.", {
             "time": timestamp("The scheduled time."),
             "reason": string("Why, e.g. ConcurrencyForbid or MissedDeadline.", max_length=128),
+        }),
+        "verification": obj("Verification of this schedule's backups (spec.verify).", {
+            "effectiveSchedule": string("The cron expression in force (random forms resolved).",
+                                        max_length=128),
+            "lastScheduleTime": timestamp("The most recent time its backups were sent to verification."),
+            "nextScheduleTime": timestamp("When they are next verified."),
+            "lastRunNow": string("The value of the schedule's bosh-backup.dev/verify-now annotation last "
+                                 "acted upon.", max_length=253),
+            "lastPassedTime": timestamp("The newest verification that found one of the schedule's "
+                                        "backups good."),
+            "deadline": timestamp("When the schedule has gone maxAge without a backup found good "
+                                  "(since its oldest good backup, if none was ever verified): the "
+                                  "BoshDirectorBackupUnverified alert fires after it."),
+            "passed": integer("Succeeded backups whose latest verification passed.", minimum=0),
+            "failed": integer("Succeeded backups whose latest verification found damage.", minimum=0),
+            "unverified": integer("Succeeded backups not yet verified, or whose latest check could "
+                                  "not finish.", minimum=0),
         }),
     })
     return {"spec": spec, "status": status}

@@ -55,10 +55,10 @@ def director_uuid(director: dict[str, Any] | None) -> str | None:
 
 
 def duration_seconds(text: str) -> int:
-    """'1h30m' -> 5400 (the CRD pattern guarantees the shape)."""
+    """'1h30m' -> 5400, '8d' -> 691200 (the CRD pattern guarantees the shape)."""
     total = 0
-    for amount, unit in re.findall(r"(\d+)([hms])", text):
-        total += int(amount) * {"h": 3600, "m": 60, "s": 1}[unit]
+    for amount, unit in re.findall(r"(\d+)([dhms])", text):
+        total += int(amount) * {"d": 86400, "h": 3600, "m": 60, "s": 1}[unit]
     return total
 
 

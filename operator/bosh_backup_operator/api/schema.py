@@ -12,8 +12,8 @@ Schema = dict[str, Any]
 
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-# Go-style durations restricted to hours, minutes and seconds, e.g. "90m", "1h30m".
-DURATION = r"^([0-9]+h)?([0-9]+m)?([0-9]+s)?$"
+# Go-style durations with days added, e.g. "90m", "1h30m", "8d".
+DURATION = r"^([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?$"
 
 
 def rule(expression: str, message: str, *, field_path: str | None = None,

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .. import API_VERSION
+from .. import API_VERSION, metrics
 from ..kube import ApiError, Kube
 from ..names import label_value
 from ..planning.retention import BackupRecord, Policy, to_delete
@@ -25,6 +25,16 @@ from ..planning.schedule import (
     effective_schedule,
     run_now_name,
     zone,
+)
+from ..planning.verification import (
+    VERIFY_IDENTITY,
+    VERIFY_NOW,
+    identity_annotation,
+    max_age,
+    standing,
+    to_verify,
+    verdict,
+    verify_expression,
 )
 from ..status import condition, merge_conditions, now_iso
 from .runs import TERMINAL
@@ -88,9 +98,10 @@ def backup_record(body: dict[str, Any]) -> dict[str, Any]:
     meta, status = body.get("metadata") or {}, body.get("status") or {}
     record = {"metadata": {"name": meta.get("name"), "creationTimestamp": meta.get("creationTimestamp")},
               "status": {key: status[key] for key in ("phase", "completionTime") if key in status}}
-    verified = (status.get("verification") or {}).get("result")
-    if verified:
-        record["status"]["verification"] = {"result": verified}
+    verification = status.get("verification") or {}
+    if verification:
+        record["status"]["verification"] = {"lastVerdict": verdict(verification),
+                                            "lastPassedTime": verification.get("lastPassedTime")}
     return record
 
 
@@ -98,7 +109,7 @@ def retention_phase(status: dict[str, Any]) -> str:
     """A backup's phase as retention counts it: one whose artifact a verification found
     damaged is Corrupt, not Succeeded."""
     phase = status.get("phase") or "Pending"
-    if phase == "Succeeded" and (status.get("verification") or {}).get("result") == "Failed":
+    if phase == "Succeeded" and verdict(status.get("verification") or {}) == "Failed":
         return "Corrupt"
     return str(phase)
 
@@ -162,6 +173,7 @@ class ScheduleController:
         generation = meta.get("generation")
         try:
             expression, tz, decision = self._decide(body, now)
+            verifying = self._decide_verify(body, now, tz) if spec.get("verify") else None
         except ScheduleError as error:
             self.write(body, {}, [condition("Ready", False, "InvalidSchedule", str(error), generation=generation)])
             return MAX_SLEEP
@@ -200,10 +212,76 @@ class ScheduleController:
             updates["lastRunNow"] = run_now
         backups = self.prune(body, backups, tz)
         updates.update(self.summary(backups))
+        wake = decision.next_time
+        if verifying is not None:
+            updates["verification"] = self.verify(body, backups, now, tz, *verifying)
+            wake = min(wake, verifying[1].next_time)
+        else:
+            self.forget(namespace, name)
+            if status.get("verification"):
+                updates["verification"] = None
         message = "suspended" if spec.get("suspend") else f"next backup at {updates['nextScheduleTime']}"
         self.write(body, updates, [condition("Ready", True, "Suspended" if spec.get("suspend") else "Scheduled",
                                              message, generation=generation)])
-        return max(0.0, min(MAX_SLEEP, (decision.next_time - datetime.datetime.now(datetime.UTC)).total_seconds()))
+        return max(0.0, min(MAX_SLEEP, (wake - datetime.datetime.now(datetime.UTC)).total_seconds()))
+
+    def _decide_verify(self, body: dict[str, Any], now: datetime.datetime, tz: Any) -> tuple[str, Decision]:
+        meta, spec = body["metadata"], body["spec"]
+        expression = verify_expression(spec, meta["namespace"], meta["name"])
+        recorded = parse_time(((body.get("status") or {}).get("verification") or {}).get("lastScheduleTime"))
+        last = max(t for t in (recorded, parse_time(meta["creationTimestamp"])) if t is not None)
+        return expression, decide(expression, tz, last, now, None, spec.get("suspend", False))
+
+    def verify(self, body: dict[str, Any], backups: list[dict[str, Any]], now: datetime.datetime, tz: Any,
+               expression: str, decision: Decision) -> dict[str, Any]:
+        """The verify policy: at its times (and on the schedule's verify-now annotation) every
+        Succeeded backup is sent to verification; returns status.verification."""
+        meta, spec = body["metadata"], body["spec"]
+        namespace, name = meta["namespace"], meta["name"]
+        previous = dict((body.get("status") or {}).get("verification") or {})
+        out: dict[str, Any] = {"effectiveSchedule": expression, "nextScheduleTime": iso(decision.next_time),
+                               "lastScheduleTime": previous.get("lastScheduleTime"),
+                               "lastRunNow": previous.get("lastRunNow")}
+        requests = []
+        if decision.fire:
+            requests.append(f"scheduled-{decision.fire.astimezone(datetime.UTC):%Y%m%dT%H%MZ}")
+            out["lastScheduleTime"] = iso(decision.fire)
+        elif decision.skipped:
+            out["lastScheduleTime"] = iso(decision.skipped)
+        run_now = (meta.get("annotations") or {}).get(VERIFY_NOW)
+        if run_now and run_now != previous.get("lastRunNow"):
+            requests.append(f"now-{run_now}"[:253])
+            out["lastRunNow"] = run_now
+        identity = spec["verify"].get("identitySecretRef")
+        for request in requests[-1:]:   # a fire and a run-now at once: one read-back is enough
+            annotations = {VERIFY_NOW: request}
+            if identity:
+                annotations[VERIFY_IDENTITY] = identity_annotation(identity)
+            for backup in to_verify(backups):
+                try:
+                    self.kube.merge(self.kube.custom("DirectorBackup", namespace, backup),
+                                    {"metadata": {"annotations": annotations}})
+                except ApiError as error:
+                    if error.status != 404:   # pruned meanwhile
+                        raise
+            log.info("%s %s/%s sent %d backups to verification (%s)", KIND, namespace, name,
+                     len(to_verify(backups)), request)
+        found = standing(backups, max_age(spec, expression, tz, now))
+        out.update({"passed": found.passed, "failed": found.failed, "unverified": found.unverified,
+                    "lastPassedTime": iso(found.last_passed) if found.last_passed else None,
+                    "deadline": iso(found.deadline) if found.deadline else None})
+        director = spec["directorRef"]["name"]
+        if found.deadline:
+            metrics.VERIFICATION_DEADLINE.labels(namespace, name, director).set(found.deadline.timestamp())
+        else:
+            self.forget(namespace, name)
+        return {key: value for key, value in out.items() if value is not None}
+
+    @staticmethod
+    def forget(namespace: str, name: str) -> None:
+        """No verify policy (any more), or no schedule: no deadline to alert on."""
+        for labels in [labels for labels in metrics.deadline_labels() if labels[:2] == (namespace, name)]:
+            metrics.VERIFICATION_DEADLINE.remove(*labels)
 
     def create_backup(self, schedule: dict[str, Any], name: str, scheduled: datetime.datetime) -> dict[str, Any]:
         """A backup from the template; its name is deterministic, so a second try finds it."""
@@ -262,7 +340,7 @@ class ScheduleController:
         status = dict(body.get("status") or {})
         merged = merge_conditions(status.get("conditions"), conditions)
         patch = {**updates, "conditions": merged, "observedGeneration": body["metadata"].get("generation")}
-        if all(status.get(key) == value for key, value in patch.items()):
+        if all(same(status.get(key), value) for key, value in patch.items()):
             return  # nothing changed: no write, so 500 idle schedules cost nothing
         self.kube.patch_status(KIND, body["metadata"]["namespace"], body["metadata"]["name"], patch)
 
@@ -283,6 +361,14 @@ class ScheduleController:
         namespace, name = schedule["metadata"]["namespace"], schedule["metadata"]["name"]
         for backup in self.backups_of(namespace, name):
             self.kube.delete(self.kube.custom("DirectorBackup", namespace, backup["metadata"]["name"]))
+
+
+def same(current: Any, wanted: Any) -> bool:
+    """Whether status already holds what a merge patch would write (nested objects are
+    merged, so fields the patch does not name do not count)."""
+    if isinstance(wanted, dict):
+        return isinstance(current, dict) and all(same(current.get(key), value) for key, value in wanted.items())
+    return bool(current == wanted)
 
 
 def policy_of(spec: dict[str, Any]) -> Policy:

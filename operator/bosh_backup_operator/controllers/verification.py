@@ -1,6 +1,7 @@
-"""Verifying a stored backup on demand: the verify-now annotation starts a Job that reads the
-artifact back and checks it (runner/verify_actions.py); its result goes into
-status.verification, the Verified condition, an Event and the metrics."""
+"""Verifying a stored backup: the verify-now annotation (set by a person, or by a schedule's
+verify policy) starts a Job that reads the artifact back and checks it
+(runner/verify_actions.py); its result goes into status.verification, the Verified
+condition, an Event and the metrics."""
 
 from __future__ import annotations
 
@@ -10,18 +11,20 @@ import threading
 from typing import Any
 
 from .. import GROUP, metrics
+from ..api.director import Reference, find_problems
+from ..bosh import paths
 from ..config import OperatorConfig
 from ..jobs import build_job
 from ..kube import ApiError, Kube
 from ..names import fit
 from ..outcome import job_outcome
 from ..planning.plan import Plan, Step
+from ..planning.verification import VERIFY_IDENTITY, VERIFY_NOW, parse_identity, verdict
 from ..status import condition, merge_conditions, now_iso
 from . import runs
 
 log = logging.getLogger("bosh-backup")
 KIND = "DirectorBackup"
-VERIFY_NOW = f"{GROUP}/verify-now"
 PURPOSE_LABEL = f"{GROUP}/purpose"
 TIMEOUT_SECONDS = 4 * 3600
 FIELDS = ("requested", "startTime", "time", "result", "filesChecked", "bytesChecked", "tarsChecked", "decrypted",
@@ -51,27 +54,45 @@ class VerificationController:
         if job is not None:
             self.follow(backup, job)
             return
-        requested = (meta.get("annotations") or {}).get(VERIFY_NOW)
+        annotations = meta.get("annotations") or {}
+        requested = annotations.get(VERIFY_NOW)
         verification = status.get("verification") or {}
         if not requested or requested == verification.get("requested"):
             return
         artifact = status.get("artifact")
+        refused = {"requested": requested, "time": now_iso(), "result": "Error"}
         if status.get("phase") != "Succeeded" or not artifact:
-            self.record(backup, {"requested": requested, "time": now_iso(), "result": "Failed", "problems": [
+            self.record(backup, {**refused, "problems": [
                 f"only a Succeeded backup has an artifact to verify; this one is {status.get('phase') or 'Pending'}"]})
             return
         spec = backup["spec"]
+        options: dict[str, Any] = {"noStatus": True}
+        identity = None
+        if annotations.get(VERIFY_IDENTITY):
+            try:
+                identity = parse_identity(annotations[VERIFY_IDENTITY])
+            except ValueError as error:
+                self.record(backup, {**refused, "problems": [str(error)]})
+                return
+            where = f"annotation {VERIFY_IDENTITY}"
+            missing = find_problems([Reference(where, "Secret", identity.name, ((identity.key,),))],
+                                    lambda kind, name: self.kube.data_keys(namespace, kind, name))
+            if missing:
+                self.record(backup, {**refused, "problems": [problem.message for problem in missing]})
+                return
+            options["identity"] = {"path": paths.IDENTITY,
+                                   "from": f'{where} (Secret "{identity.name}", key "{identity.key}")'}
         plan = Plan(kind=KIND, namespace=namespace, name=meta["name"], uid=meta["uid"],
                     director=spec["directorRef"]["name"], method=spec.get("method", "bbr"), dialect="v2",
                     steps=[Step("VerifyStored", "verify-stored", f"read back and check {artifact['location']}")],
                     storage=artifact.get("storage") or spec.get("storage") or {}, artifact_path=artifact["path"],
-                    options={"noStatus": True})
+                    options=options)
         if not plan.storage:
-            self.record(backup, {"requested": requested, "time": now_iso(), "result": "Failed", "problems": [
+            self.record(backup, {**refused, "problems": [
                 "the backup's status.artifact does not say which storage holds it"]})
             return
         body = build_job(plan, None, runs.owner(backup), timeout_seconds=TIMEOUT_SECONDS, pod=spec.get("pod"),
-                         config=self.config.runner)
+                         config=self.config.runner, identity=identity)
         body["metadata"]["name"] = verify_job_name(meta["name"])
         body["metadata"]["labels"][PURPOSE_LABEL] = "verify"
         body["spec"]["template"]["metadata"]["labels"][PURPOSE_LABEL] = "verify"
@@ -99,8 +120,10 @@ class VerificationController:
             return
         found = dict(outcome.result.get("verification") or {})
         if outcome.state != "Succeeded" or "result" not in found:
-            found = {"result": "Failed", "problems": [f"the verification did not finish ({outcome.reason}): "
-                                                      f"{outcome.message or 'see the logs of Job ' + name}"]}
+            # storage unreachable, a wrong identity, a pod that never ran: nothing is known
+            # of the artifact, so it is an Error, never a Failed that retention would act on
+            found = {"result": "Error", "problems": [f"the verification did not finish ({outcome.reason}): "
+                                                     f"{outcome.message or 'see the logs of Job ' + name}"]}
         previous = (backup.get("status") or {}).get("verification") or {}
         self.record(backup, {**found, "requested": previous.get("requested"), "startTime": previous.get("startTime"),
                              "time": now_iso(), "jobName": None})
@@ -111,10 +134,16 @@ class VerificationController:
         and the metrics."""
         meta = backup["metadata"]
         namespace, director = meta["namespace"], backup["spec"]["directorRef"]["name"]
+        previous = (backup.get("status") or {}).get("verification") or {}
         # every field named: a merge patch keeps what it does not name, and nothing of an
-        # earlier verification may pass for this one's (null removes it)
+        # earlier verification may pass for this one's (null removes it) but its verdict:
+        # a check that is running or could not finish leaves a damaged backup damaged
         verification = {key: verification.get(key) for key in FIELDS}
         result = verification["result"]
+        conclusive = result in ("Passed", "Failed")
+        verification["lastVerdict"] = result if conclusive else verdict(previous)
+        verification["lastPassedTime"] = (verification["time"] if result == "Passed"
+                                          else previous.get("lastPassedTime"))
         conditions = []
         if result == "Passed":
             message = (f"{verification['filesChecked'] or 0} files read back; every checksum matches"
@@ -132,6 +161,13 @@ class VerificationController:
                                         generation=meta.get("generation")))
             self.kube.event(backup, "Warning", "VerificationFailed", message)
             metrics.VERIFICATION_FAILURES.labels(namespace, director).inc()
+        elif result == "Error":
+            problems = verification.get("problems") or ["no reason given"]
+            message = (f"could not be verified: {'; '.join(problems[:3])}. Nothing is known of the artifact; "
+                       "mend the cause and annotate again")
+            conditions.append(condition("Verified", None, "VerificationError", message,
+                                        generation=meta.get("generation")))
+            self.kube.event(backup, "Warning", "VerificationError", message)
         status = backup.get("status") or {}
         patch: dict[str, Any] = {"verification": verification}
         if conditions:

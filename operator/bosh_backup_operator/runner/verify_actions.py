@@ -73,6 +73,12 @@ def verify_stored(step: Step, context: Context) -> str:
         work.mkdir(parents=True)
         try:
             verify_file(store, entry, listed, identities, tars, work, check)
+        except StorageError as error:   # the store failing is no news of the artifact: an Error
+            raise StepFailed(error.reason, f"{step.name} failed reading {entry['name']}: {error.message}") from None
+        except Undecryptable as error:
+            raise StepFailed("DecryptionFailed", f"{step.name} failed: {error}; the identity from "
+                                                 f"{plan.options['identity']['from']} is not one of the "
+                                                 "artifact's recipients") from None
         finally:
             shutil.rmtree(work, ignore_errors=True)
     context.result["verification"] = check.result()
@@ -93,11 +99,7 @@ def verify_file(store: Any, entry: dict[str, Any], listed: dict[str, int], ident
         check.problems.append(f"{name}: {listed[name]} bytes stored, manifest.json says {size}: cut short or "
                               "replaced")
         return
-    try:
-        fetched = store.fetch(name, work / "stored")
-    except StorageError as error:
-        check.problems.append(f"{name}: cannot be read ({error.message})")
-        return
+    fetched = store.fetch(name, work / "stored")
     check.files += 1
     check.bytes += fetched.size
     if fetched.sha256 != entry["sha256"]:
@@ -112,6 +114,8 @@ def verify_file(store: Any, entry: dict[str, Any], listed: dict[str, int], ident
         try:
             opened = decrypt_file(work / "stored", plain, identities)
         except Undecryptable as error:
+            if error.wrong_key:   # the stored bytes are proven good above: the key is wrong
+                raise
             check.problems.append(f"{name}: cannot be decrypted ({error})")
             return
         check.decrypted = True
