@@ -44,8 +44,9 @@ missing_packages=()
 command -v chattr >/dev/null || missing_packages+=(e2fsprogs)
 command -v shasum >/dev/null || missing_packages+=(perl)
 command -v age >/dev/null || missing_packages+=(age)   # the README's recovery by hand, tested
+command -v tmux >/dev/null || missing_packages+=(tmux)   # kubectl bosh-backup, tested in a real terminal
 if [ "${#missing_packages[@]}" -gt 0 ]; then
-  echo "[setup] installing ${missing_packages[*]} (the simulated director VM, the stock age CLI)"
+  echo "[setup] installing ${missing_packages[*]} (the simulated director VM, the stock age CLI, a terminal)"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     "${missing_packages[@]}" >/dev/null
 fi

@@ -13,7 +13,9 @@ cluster up for kubectl until Ctrl-C; with --exit (or without a terminal) it stop
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
+import subprocess
 import sys
 import textwrap
 import time
@@ -145,6 +147,12 @@ def main() -> int:
         equal = compare(before, fresh.snapshot())
         say("   The restored director equals the original: nothing lost." if equal else
             "   The restored director DIFFERS from the original.")
+        say("7. kubectl bosh-backup status prod (the plugin's screen for whoever is on call):")
+        plugin_env = {**os.environ, "KUBECONFIG": str(harness.plane.admin_kubeconfig),
+                      "PATH": f"{harness.plane.bin_dir}:{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+        shown = subprocess.run(["kubectl", "bosh-backup", "-n", NS, "status", "prod"], env=plugin_env,
+                               capture_output=True, text=True)
+        say(textwrap.indent((shown.stdout or shown.stderr).rstrip(), "   "))
         artifact_dir = Path(harness.node_root) / "pvcs" / NS / "backups" / artifact["path"]
         stays_up = not args.exit and sys.stdin.isatty()
         if not stays_up:
@@ -155,6 +163,8 @@ What you can do next:
   export KUBECONFIG={harness.plane.admin_kubeconfig}
   export PATH={harness.plane.bin_dir}:$PATH
   kubectl get bosh-backup -n {NS}
+  kubectl bosh-backup -n {NS} status                 # the plugin: one screen per director
+  kubectl bosh-backup -n {NS} describe restore prod-recovery
   kubectl get dbk prod-nightly -n {NS} -o yaml       # steps, artifact, checksums
   kubectl get drs prod-recovery -n {NS} -o yaml      # every restore step and what it found
   kubectl get events -n {NS}

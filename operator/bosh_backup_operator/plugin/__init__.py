@@ -1,0 +1,1 @@
+"""kubectl bosh-backup, the day-two command line."""
