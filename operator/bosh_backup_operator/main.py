@@ -212,7 +212,14 @@ def verifications() -> VerificationController:
     return VerificationController(kube.api(), OperatorConfig.from_env())
 
 
-@kopf.on.event(*BACKUPS, annotations={VERIFY_NOW: kopf.PRESENT})
+def verify_unanswered(annotations: kopf.Annotations, status: kopf.Status, **_: Any) -> bool:
+    """A verify-now value no verification has taken up yet (once one has, its Job's events
+    drive it: a schedule's verify policy annotates every backup it keeps, and their other
+    events need not cost a read each)."""
+    return annotations.get(VERIFY_NOW) != (status.get("verification") or {}).get("requested")
+
+
+@kopf.on.event(*BACKUPS, annotations={VERIFY_NOW: kopf.PRESENT}, when=verify_unanswered)
 def verify_requested(**kwargs: Any) -> None:
     """bosh-backup.dev/verify-now: any new value reads the stored backup back and checks it."""
     if kwargs["namespace"] and kwargs["type"] != "DELETED":
