@@ -56,7 +56,7 @@ def test_a_failure_says_what_failed_why_and_what_to_do() -> None:
     assert words == ("Backup prod-backup-1 Failed at step Precheck (DirectorUnreachable) in 12s: Precheck failed: "
                      "the director did not answer at https://10.0.0.6:25555; check the URL")
     ok, words = views.outcome("Backup", run("Succeeded", duration="1m3s", artifact={
-        "location": "s3://backups/prod/20261129", "size": 3 * 1024 * 1024}))
+        "location": "s3://backups/prod/20261129", "size": "3.0 MiB", "totalSize": 3 * 1024 * 1024}))
     assert ok and words == "Backup prod-backup-1 Succeeded in 1m3s: s3://backups/prod/20261129 (3.0 MiB)"
 
 

@@ -80,7 +80,7 @@ def api_message(error: ApiException) -> str:
 
 
 def fail(message: str) -> NoReturn:
-    Console(stderr=True).print(f"error: {message}", style="red", highlight=False)
+    screen(stderr=True).print(f"error: {message}", style="red", highlight=False)
     sys.exit(1)
 
 
@@ -92,6 +92,13 @@ def connect(kubeconfig: str | None, context: str | None, namespace: str | None) 
         fail(f"cannot read the kubeconfig: {error}")
     chosen = next((c for c in contexts if c["name"] == context), active) if context else active
     return Cluster(api, namespace or (chosen or {}).get("context", {}).get("namespace") or "default")
+
+
+def screen(stderr: bool = False) -> Console:
+    """The console for people: on a terminal its width; piped, one line per line (no
+    wrapping at rich's 80 columns, which would cut a failure's message in a log)."""
+    terminal = (sys.stderr if stderr else sys.stdout).isatty()
+    return Console(stderr=stderr, soft_wrap=not terminal, width=None if terminal else 240)
 
 
 def now() -> datetime.datetime:
@@ -206,7 +213,7 @@ def start(cluster: Cluster, kind: str, created: dict[str, Any], wait: bool, outp
             click.echo(f"{kind} {name} created; follow it: kubectl bosh-backup describe "
                        f"{kind.removeprefix('Director').lower()} {name}")
         return
-    console = Console()
+    console = screen()
     console.print(f"{kind} {name} created", highlight=False)
     code = follow_run(cluster, kind, name, console)
     printed(cluster.get(kind, name), output)
@@ -253,7 +260,7 @@ def status(cluster: Cluster, director: str | None, output: str | None) -> None:
     if not directors:
         click.echo(f"no Directors in namespace {cluster.namespace}")
         return
-    console = Console()
+    console = screen()
 
     def of(runs: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
         return [r for r in runs if (r.get("spec") or {}).get("directorRef", {}).get("name") == name]
@@ -273,7 +280,7 @@ def describe(cluster: Cluster, kind: str, name: str, output: str | None) -> None
     """The step timeline, artifact and result of a backup or restore."""
     run = cluster.get(KINDS[kind], name)
     if not printed(run, output):
-        Console().print(views.describe(KINDS[kind], run, now()))
+        screen().print(views.describe(KINDS[kind], run, now()))
 
 
 @main.command()
@@ -311,7 +318,7 @@ def restore(cluster: Cluster, director: str, from_backup: str | None, path: str 
     spec: dict[str, Any] = {"directorRef": {"name": director}, "source": source, "force": force}
     if identity:
         spec["identitySecretRef"] = {"name": identity}
-    console = Console()
+    console = screen()
     console.print(views.restore_preview(found, spec, artifact), highlight=False)
     if not yes and not click.confirm("\nRestore now?", default=False):
         console.print("Nothing was changed.")
@@ -337,8 +344,12 @@ def logs(cluster: Cluster, kind: str, name: str, follow: bool) -> None:
     if not pods:
         fail(f"Job {job} has no pod (it may have been cleaned up); status.steps keeps each step's message")
     pod = sorted(pods, key=lambda p: p.metadata.creation_timestamp)[-1]
-    stream = core.read_namespaced_pod_log(pod.metadata.name, cluster.namespace, container="runner", follow=follow,
-                                          _preload_content=False)
+    try:
+        stream = core.read_namespaced_pod_log(pod.metadata.name, cluster.namespace, container="runner",
+                                              follow=follow, _preload_content=False)
+    except ApiException as error:
+        fail(f"cannot read the log of pod {pod.metadata.name} (container runner): {api_message(error)}; "
+             f"status.steps keeps each step's message: kubectl bosh-backup describe {kind} {name}")
     for chunk in stream.stream():
         click.echo(chunk.decode(errors="replace"), nl=False)
 
@@ -350,7 +361,7 @@ def logs(cluster: Cluster, kind: str, name: str, follow: bool) -> None:
 def cancel(cluster: Cluster, name: str, output: str | None) -> None:
     """Cancel a running backup and follow it until it has cleaned up."""
     cluster.merge("DirectorBackup", name, {"spec": {"cancel": True}})
-    console = Console()
+    console = screen()
     console.print(f"DirectorBackup {name}: cancel requested", highlight=False)
     follow_run(cluster, "DirectorBackup", name, console)
     printed(cluster.get("DirectorBackup", name), output)

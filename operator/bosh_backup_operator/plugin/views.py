@@ -99,7 +99,7 @@ def outcome(kind: str, run: dict[str, Any]) -> tuple[bool, str]:
     if phase == "Succeeded":
         artifact = status.get("artifact") or (status.get("source") or {})
         where = f": {artifact.get('location')}" if artifact.get("location") else ""
-        size = f" ({human_size(int(artifact['size']))})" if artifact.get("size") else ""
+        size = f" ({artifact['size']})" if artifact.get("size") else ""   # already for people
         return True, f"{kind} {name} Succeeded{took}{where}{size}"
     failed = next((s for s in status.get("steps") or [] if s.get("state") == "Failed"), None)
     step = f" at step {failed['name']}" if failed else ""
