@@ -152,7 +152,7 @@ def main() -> int:
                       "PATH": f"{harness.plane.bin_dir}:{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
         shown = subprocess.run(["kubectl", "bosh-backup", "-n", NS, "status", "prod"], env=plugin_env,
                                capture_output=True, text=True)
-        say(textwrap.indent((shown.stdout or shown.stderr).rstrip(), "   "))
+        say(textwrap.indent("\n".join(line.rstrip() for line in (shown.stdout or shown.stderr).splitlines()), "   "))
         artifact_dir = Path(harness.node_root) / "pvcs" / NS / "backups" / artifact["path"]
         stays_up = not args.exit and sys.stdin.isatty()
         if not stays_up:
