@@ -154,3 +154,15 @@ def test_at_its_time_every_succeeded_backup_is_sent_to_verification_with_the_key
     del schedule["spec"]["verify"]
     controller.reconcile("ns", "nightly", now=at("2026-01-02T01:41:00"))
     assert deadline_metric("nightly") is None
+
+
+def test_a_verify_time_that_never_comes_stops_verification_not_the_backups() -> None:
+    kube, controller = world(verify={"schedule": "0 0 30 2 *"})
+    controller.reconcile("ns", "nightly", now=at("2026-01-01T01:00:01"))
+    assert kube.created == ["nightly-20260101-0100"]
+    conditions = {c["type"]: c for c in status(kube)["conditions"]}
+    assert conditions["Ready"]["status"] == "True"
+    verify = conditions["VerifyScheduled"]
+    assert (verify["status"], verify["reason"]) == ("False", "InvalidVerifySchedule")
+    assert verify["message"].startswith('spec.verify.schedule: "0 0 30 2 *" names a date that never comes')
+    assert "verification" not in status(kube) or not status(kube)["verification"]

@@ -173,10 +173,22 @@ class ScheduleController:
         generation = meta.get("generation")
         try:
             expression, tz, decision = self._decide(body, now)
-            verifying = self._decide_verify(body, now, tz) if spec.get("verify") else None
         except ScheduleError as error:
             self.write(body, {}, [condition("Ready", False, "InvalidSchedule", str(error), generation=generation)])
             return MAX_SLEEP
+        verifying, verify_condition = None, None
+        if spec.get("verify"):
+            try:   # a verify time that never comes stops verification, never the backups
+                verifying = self._decide_verify(body, now, tz)
+                verify_condition = condition("VerifyScheduled", True, "Scheduled",
+                                             f"next verification at {iso(verifying[1].next_time)}",
+                                             generation=generation)
+            except ScheduleError as error:
+                verify_condition = condition("VerifyScheduled", False, "InvalidVerifySchedule",
+                                             f"{error}: no verification runs", generation=generation)
+        elif any(c.get("type") == "VerifyScheduled" for c in status.get("conditions") or []):
+            verify_condition = condition("VerifyScheduled", False, "NoPolicy", "spec.verify is not set",
+                                         generation=generation)
         recorded = parse_time(status.get("lastScheduleTime"))
         remembered = self._fired.get((namespace, name))
         policy = spec.get("concurrencyPolicy", "Forbid")
@@ -222,7 +234,8 @@ class ScheduleController:
                 updates["verification"] = None
         message = "suspended" if spec.get("suspend") else f"next backup at {updates['nextScheduleTime']}"
         self.write(body, updates, [condition("Ready", True, "Suspended" if spec.get("suspend") else "Scheduled",
-                                             message, generation=generation)])
+                                             message, generation=generation),
+                                   *([verify_condition] if verify_condition else [])])
         return max(0.0, min(MAX_SLEEP, (wake - datetime.datetime.now(datetime.UTC)).total_seconds()))
 
     def _decide_verify(self, body: dict[str, Any], now: datetime.datetime, tz: Any) -> tuple[str, Decision]:
