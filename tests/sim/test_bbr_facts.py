@@ -178,7 +178,12 @@ def test_sigterm_leaves_the_lock_behind(seeded: Any, bin_dir: Path, tmp_path: Pa
                                 director.credentials.ssh_user, "--private-key-path", str(director.ssh_key_file),
                                 "backup", "--artifact-path", str(tmp_path / "a")],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(1.5)
+    # SIGTERM once bbr holds the lock (a fixed sleep raced a slow SSH connect on a loaded machine)
+    deadline = time.monotonic() + 60
+    while not director.state.bbr_lock.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert director.state.bbr_lock.exists(), "bbr never took the lock"
+    time.sleep(0.5)   # into its slowed copying
     os.kill(process.pid, signal.SIGTERM)
     process.wait(10)
     director.set_faults()
