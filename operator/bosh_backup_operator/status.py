@@ -19,6 +19,11 @@ def now_iso(at: datetime.datetime | None = None, *, microseconds: bool = False) 
     return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if microseconds else "%Y-%m-%dT%H:%M:%SZ")
 
 
+def parse_time(text: str | None) -> datetime.datetime | None:
+    """A status timestamp (RFC 3339, Z) as an aware datetime; None stays None."""
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+
+
 def condition(kind: str, holds: bool | None, reason: str, message: str, *,
               generation: int | None, at: str | None = None) -> Condition:
     status = "Unknown" if holds is None else ("True" if holds else "False")

@@ -36,17 +36,13 @@ from ..planning.verification import (
     verdict,
     verify_expression,
 )
-from ..status import condition, merge_conditions, now_iso
+from ..status import condition, merge_conditions, now_iso, parse_time
 from .runs import TERMINAL
 
 log = logging.getLogger("bosh-backup")
 KIND = "DirectorBackupSchedule"
 MAX_SLEEP = 3600.0  # a daemon looks again at least hourly; changes wake it at once
 SETTLE_SECONDS = 2.0  # after a lone fire, the rest of the reconcile follows this much later
-
-
-def parse_time(text: str | None) -> datetime.datetime | None:
-    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
 
 
 def iso(moment: datetime.datetime) -> str:
@@ -266,11 +262,12 @@ class ScheduleController:
             requests.append(f"now-{run_now}"[:253])
             out["lastRunNow"] = run_now
         identity = spec["verify"].get("identitySecretRef")
+        sent = to_verify(backups)
         for request in requests[-1:]:   # a fire and a run-now at once: one read-back is enough
             annotations = {VERIFY_NOW: request}
             if identity:
                 annotations[VERIFY_IDENTITY] = identity_annotation(identity)
-            for backup in to_verify(backups):
+            for backup in sent:
                 try:
                     self.kube.merge(self.kube.custom("DirectorBackup", namespace, backup),
                                     {"metadata": {"annotations": annotations}})
@@ -278,7 +275,7 @@ class ScheduleController:
                     if error.status != 404:   # pruned meanwhile
                         raise
             log.info("%s %s/%s sent %d backups to verification (%s)", KIND, namespace, name,
-                     len(to_verify(backups)), request)
+                     len(sent), request)
         found = standing(backups, max_age(spec, expression, tz, now))
         out.update({"passed": found.passed, "failed": found.failed, "unverified": found.unverified,
                     "lastPassedTime": iso(found.last_passed) if found.last_passed else None,

@@ -25,7 +25,7 @@ def _stable_number(key: str, modulo: int) -> int:
     return int(hashlib.sha256(key.encode()).hexdigest(), 16) % modulo
 
 
-def effective_schedule(schedule: str, namespace: str, name: str) -> str:
+def effective_schedule(schedule: str, namespace: str, name: str, *, field: str = "spec.schedule") -> str:
     """The 5-field cron expression in force: macros expanded, random forms resolved to a
     time that is stable for this schedule and spread across a fleet."""
     text = schedule.strip()
@@ -39,11 +39,11 @@ def effective_schedule(schedule: str, namespace: str, name: str) -> str:
         return f"{minute} {hour} * * {weekday}"
     expression = MACROS.get(text, text)
     if len(expression.split()) != 5 or not croniter.is_valid(expression):
-        raise ScheduleError(f'spec.schedule: "{schedule}" is not a 5-field cron expression or a known macro')
+        raise ScheduleError(f'{field}: "{schedule}" is not a 5-field cron expression or a known macro')
     try:  # well-formed, yet maybe a date that never comes (February 30th)
         croniter(expression, datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)).get_next(datetime.datetime)
     except CroniterBadDateError:
-        raise ScheduleError(f'spec.schedule: "{schedule}" names a date that never comes') from None
+        raise ScheduleError(f'{field}: "{schedule}" names a date that never comes') from None
     return expression
 
 

@@ -10,14 +10,11 @@ from typing import Any
 
 from .. import GROUP
 from ..api.runs import KeyRef, duration_seconds
-from .schedule import ScheduleError, effective_schedule, next_after
+from ..status import parse_time
+from .schedule import effective_schedule, next_after
 
 VERIFY_NOW = f"{GROUP}/verify-now"             # any new value: verify this backup (or, on a schedule, all of its)
 VERIFY_IDENTITY = f"{GROUP}/verify-identity"   # Secret[/key] with the private key to decrypt with
-
-
-def parse_time(text: str | None) -> datetime.datetime | None:
-    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
 
 
 def verdict(verification: dict[str, Any]) -> str | None:
@@ -44,10 +41,7 @@ def parse_identity(value: str) -> KeyRef:
 def verify_expression(spec: dict[str, Any], namespace: str, name: str) -> str:
     """The verify policy's cron in force; a random form picks a time of its own, apart from
     the schedule's backups (a backup and a read-back of the same storage need not collide)."""
-    try:
-        return effective_schedule(spec["verify"]["schedule"], namespace, f"{name}/verify")
-    except ScheduleError as error:
-        raise ScheduleError(str(error).replace("spec.schedule", "spec.verify.schedule", 1)) from None
+    return effective_schedule(spec["verify"]["schedule"], namespace, f"{name}/verify", field="spec.verify.schedule")
 
 
 def max_age(spec: dict[str, Any], expression: str, tz: zoneinfo.ZoneInfo, now: datetime.datetime) -> datetime.timedelta:

@@ -12,17 +12,13 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from ..controllers.runs import TERMINAL
 from ..names import fit
-from ..status import human_size
+from ..status import human_size, parse_time
 
-TERMINAL = ("Succeeded", "Failed", "Cancelled")
 UNREACHABLE = ("DirectorUnreachable", "DirectorAuthenticationFailed", "SshAuthenticationFailed")
 STYLE = {"Succeeded": "green", "Passed": "green", "Failed": "red", "Cancelled": "yellow", "Error": "yellow",
          "Running": "cyan", "Pending": "dim", "Skipped": "dim"}
-
-
-def parse_time(text: str | None) -> datetime.datetime | None:
-    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
 
 
 def run_name(director: str, kind: str, now: datetime.datetime) -> str:
