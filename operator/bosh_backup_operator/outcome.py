@@ -65,6 +65,25 @@ def evicted_pod(pods: list[dict[str, Any]]) -> str | None:
     return None
 
 
+def pod_ending(pods: list[dict[str, Any]]) -> str | None:
+    """How the newest failed pod ended, in the kubelet's words: what is left to say when
+    the runner wrote no result (killed, out of memory, never started, lost with its node)."""
+    for pod in _newest(pods):
+        status = pod.get("status") or {}
+        if status.get("phase") != "Failed":
+            continue
+        said = [f"pod {pod['metadata']['name']}"]
+        if status.get("reason") or status.get("message"):
+            said.append(f"{status.get('reason') or 'Failed'}: {(status.get('message') or '').strip()}".rstrip(": "))
+        for container in status.get("containerStatuses") or []:
+            ended = (container.get("state") or {}).get("terminated")
+            if ended:
+                said.append(f"container {container.get('name')} exited with code {ended.get('exitCode')} "
+                            f"({ended.get('reason') or 'Error'})")
+        return ", ".join(said)
+    return None
+
+
 def job_outcome(job: dict[str, Any], pods: list[dict[str, Any]], timeout: str, *,
                 require_artifact: bool) -> Outcome:
     """require_artifact: a backup succeeds only with a stored, verified artifact."""
@@ -95,6 +114,8 @@ def job_outcome(job: dict[str, Any], pods: list[dict[str, Any]], timeout: str, *
             return Outcome("Failed", "Evicted", evicted, last, len(active))
         if last:
             return Outcome("Failed", last.get("reason", "Failed"), last.get("message", ""), last, len(active))
-        return Outcome("Failed", failed.get("reason", "JobFailed"), failed.get("message", "the run's Job failed"),
-                       {}, len(active))
+        ending = pod_ending(pods)
+        said = failed.get("message") or "the run's Job failed"
+        return Outcome("Failed", failed.get("reason", "JobFailed"),
+                       f"{said}; the runner left no result: {ending}" if ending else said, {}, len(active))
     return Outcome("Running", pods_active=len(active))

@@ -172,6 +172,24 @@ def test_an_evicted_pod_says_what_the_node_said_and_what_to_set() -> None:
     assert job_outcome(job("Failed"), [own], "2h", require_artifact=True).reason == "ScratchSpaceExhausted"
 
 
+def test_a_pod_that_left_no_result_is_described_in_the_kubelets_words() -> None:
+    killed = pod(None, "Failed")
+    killed["metadata"]["name"] = "verify-x-abcde"
+    killed["status"]["containerStatuses"][0]["state"]["terminated"].update(exitCode=137, reason="OOMKilled")
+    lost = pod(None, "Failed", created="2026-01-01T00:01:00Z")
+    lost["metadata"]["name"] = "verify-x-fghij"
+    lost["status"].update(reason="NodeLost", message="the node stopped reporting")
+    failed = job("Failed", "BackoffLimitExceeded")
+    failed["status"]["conditions"][0]["message"] = "Job has reached the specified backoff limit"
+    outcome = job_outcome(failed, [killed], "2h", require_artifact=False)
+    assert outcome.reason == "BackoffLimitExceeded"
+    assert outcome.message == ("Job has reached the specified backoff limit; the runner left no result: "
+                               "pod verify-x-abcde, container runner exited with code 137 (OOMKilled)")
+    # the newest pod is the one described
+    newest = job_outcome(failed, [killed, lost], "2h", require_artifact=False).message
+    assert "pod verify-x-fghij, NodeLost: the node stopped reporting" in newest and "OOMKilled" not in newest
+
+
 AGE_KEY = "age1" + "qpzry9x8gf2tvdw0s3jn54khce6mua7l" + "qpzry9x8gf2tvdw0s3jn54khce"
 
 
