@@ -13,6 +13,9 @@ bbr) spread over --namespaces; every schedule belongs to one of them.
    it, one backup of every director starts, so that the fire competes with real work.
    A separate watch records when each scheduled backup appears; its delay is that moment
    minus its scheduled second (its annotation).
+   Baseline: 150 s after the fire, while the fired backups run, a plain client with the
+   operator's credentials creates as many (cancelled) DirectorBackups at one second, 48
+   in flight; their delays, seen by the same watch, are the floor the apiserver sets.
 3. the fired backups queue (one run per director at a time) and really run, for
    --drain-minutes (all 1,000 would take about an hour on 2 cores); then those still
    queued are cancelled and those running finish. None may fail.
@@ -157,6 +160,39 @@ def await_fire(watcher: Watcher, boundary: float, count: int) -> list[float]:
     return watcher.delays(boundary)
 
 
+def plain_burst(kubeconfig: Path, namespaces: list[str], directors: int, count: int,
+                threads: int = 48) -> float:
+    """The floor under the fire, measured under the same load: `count` DirectorBackups
+    created at one second by a plain client with the operator's own credentials and as many
+    requests in flight as the operator's schedule threads. Each is created cancelled, so the
+    operator answers it (one status write, as for a queued fire) and no run starts.
+    Returns the second they are all due (their scheduled-time annotation)."""
+    due = float(int(time.time()) + 2)
+    stamp = datetime.datetime.fromtimestamp(due, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    numbers = iter(range(count))
+    guard = threading.Lock()
+
+    def post_some() -> None:
+        rest = Rest(kubeconfig)
+        while True:
+            with guard:
+                number = next(numbers, None)
+            if number is None:
+                return
+            namespace = namespaces[(number % directors) % len(namespaces)]
+            body = backup(f"plain-{number:04d}", namespace, f"d{number % directors}", cancel=True)
+            body["metadata"]["annotations"] = {SCHEDULED: stamp}
+            rest.post(f"/apis/{API}/namespaces/{namespace}/directorbackups", body)
+
+    workers = [threading.Thread(target=post_some, daemon=True) for _ in range(threads)]
+    time.sleep(max(0.0, due - time.time()))
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return due
+
+
 def describe(label: str, delays: list[float], count: int) -> str:
     if not delays:
         return f"{label}: no fire observed"
@@ -225,6 +261,14 @@ def main() -> None:
         delays = await_fire(watcher, fire, args.schedules)
         running_at_fire = sum(1 for b in backups(rest, namespaces)
                               if (b.get("status") or {}).get("phase") == "Running")
+        # the floor, in the same run: the same creations by a plain client, while the fired
+        # backups run (as many at once as at the fire: one per director)
+        while time.time() < fire + 150:
+            time.sleep(0.5)
+        running_at_burst = sum(1 for b in backups(rest, namespaces)
+                               if (b.get("status") or {}).get("phase") == "Running")
+        burst = plain_burst(harness.workdir / "operator.kubeconfig", namespaces, args.directors, args.schedules)
+        plain_delays = await_fire(watcher, burst, args.schedules)
 
         drain_deadline = time.monotonic() + args.drain_minutes * 60
         drain_started = time.monotonic()
@@ -245,7 +289,7 @@ def main() -> None:
             if all((b.get("status") or {}).get("phase") in TERMINAL for b in backups(rest, namespaces)):
                 break
             time.sleep(5)
-        final = backups(rest, namespaces)
+        final = [b for b in backups(rest, namespaces) if not b["metadata"]["name"].startswith("plain-")]
         phases = [(b.get("status") or {}).get("phase") or "Pending" for b in final]
         count = {phase: phases.count(phase) for phase in sorted(set(phases))}
         failed = [f"{b['metadata']['name']}: {(b.get('status') or {}).get('reason')}" for b in final
@@ -264,6 +308,8 @@ def main() -> None:
         print(f"baseline (directors, no schedules): RSS {baseline_rss:6.1f} MiB   idle CPU {baseline_cpu:5.2f}%")
         print(f"schedules created, none due:        RSS {schedules_rss:6.1f} MiB")
         print(describe(f"fire while {running_at_fire} backups ran", delays, args.schedules))
+        print(describe(f"baseline: a plain client's {args.schedules} creations at one second, 48 in flight, "
+                       f"while {running_at_burst} backups ran", plain_delays, args.schedules))
         print(f"the {len(final)} backups ({args.directors} started before the fire), after {drained_in:.0f} s of "
               f"running (then the queued ones were cancelled): {count} {failed[:3]}")
         print(f"with the fleet, idle after:         RSS {fleet_rss:6.1f} MiB   idle CPU {fleet_cpu:5.2f}% of a core "
@@ -271,6 +317,9 @@ def main() -> None:
         print(f"operator peak RSS over the run: {peak:.1f} MiB = {peak * 1.048576:.1f} MB (goal <= 200 MB)")
         p99 = percentile(delays, 0.99) if delays else float("nan")
         print(f"schedules {args.schedules} jitter p99 s: {p99:.2f}")
+        if plain_delays:
+            floor = percentile(plain_delays, 0.99)
+            print(f"baseline plain client p99 s: {floor:.2f}   ratio jitter p99 fire/plain: {p99 / floor:.2f}")
         print(f"schedules {args.schedules} RSS MiB: {peak:.0f}")
     finally:
         for director in directors:
