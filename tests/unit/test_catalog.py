@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
+from bosh_backup_operator.controllers.catalog import Coalescing
 from bosh_backup_operator.planning.catalog import (
     IMPORTED_LABEL,
     decide_imports,
@@ -107,3 +109,28 @@ def test_retention_applies_only_when_a_schedule_is_named() -> None:
     body, _ = imported_backup(catalog(retention={"scheduleRef": {"name": "nightly"}}), entry("a"), "a", STORAGE, "t")
     assert body["metadata"]["labels"][SCHEDULE_LABEL] == "nightly"
     assert body["metadata"]["annotations"]["bosh-backup.dev/schedule-name"] == "nightly"
+
+
+def test_a_busy_catalog_never_holds_a_thread_and_loses_no_event() -> None:
+    passes = Coalescing()
+    started, release = threading.Event(), threading.Event()
+    ran: list[str] = []
+
+    def slow_pass() -> None:
+        ran.append("a")
+        started.set()
+        release.wait(5)
+
+    first = threading.Thread(target=passes.run, args=(("ns", "a"), slow_pass))
+    first.start()
+    assert started.wait(5)
+    # events of the same catalog while it is read: they return at once, and leave one more pass
+    assert passes.run(("ns", "a"), slow_pass) is False
+    assert passes.run(("ns", "a"), slow_pass) is False
+    # another catalog is not held up by it
+    assert passes.run(("ns", "b"), lambda: ran.append("b")) is True
+    release.set()
+    first.join(5)
+    assert ran == ["a", "b", "a"]
+    # idle again: the next event runs at once
+    assert passes.run(("ns", "a"), lambda: ran.append("a")) is True and ran[-1] == "a"

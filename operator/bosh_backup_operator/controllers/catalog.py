@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from ..api.director import find_problems, storage_references
@@ -28,17 +29,54 @@ KIND = "DirectorBackupCatalog"
 LISTING_TIMEOUT_SECONDS = 900
 
 
+class Coalescing:
+    """One pass at a time per key, and no thread ever waits for one: a call that finds its
+    key busy leaves a note and returns, and the pass under way runs once more when it ends.
+    A catalog's listing Job and pod change many times while it is being read; with a
+    blocking lock, those events held every one of kopf's handler threads while 50
+    catalogs imported one after another (1,000-schedule fleet, seen with py-spy)."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._busy: set[Any] = set()
+        self._again: set[Any] = set()
+
+    def run(self, key: Any, act: Callable[[], None]) -> bool:
+        """Runs `act` now (and again for every call that came meanwhile); False when
+        another thread is on this key and will run it again instead."""
+        with self._guard:
+            if key in self._busy:
+                self._again.add(key)
+                return False
+            self._busy.add(key)
+        try:
+            while True:
+                act()
+                with self._guard:
+                    if key not in self._again:
+                        return True
+                    self._again.discard(key)
+        finally:
+            with self._guard:
+                self._busy.discard(key)
+                self._again.discard(key)
+
+
 class CatalogController:
     def __init__(self, kube: Kube, config: OperatorConfig):
         self.kube, self.config = kube, config
-        self._guard = threading.Lock()
+        # one pass per catalog at a time; catalogs of one namespace may import at once, as
+        # imported names are deterministic, and a creation that loses the race is skipped and
+        # left to that catalog's next listing
+        self.passes = Coalescing()
 
     def reconcile(self, namespace: str, name: str) -> None:
-        with self._guard:  # one catalog at a time: imports must not race each other
+        def one_pass() -> None:
             catalog = self.kube.get(self.kube.custom(KIND, namespace, name))
             if catalog is None or catalog["metadata"].get("deletionTimestamp"):
                 return
             self._reconcile(catalog)
+        self.passes.run((namespace, name), one_pass)
 
     def _reconcile(self, catalog: dict[str, Any]) -> None:
         meta, spec = catalog["metadata"], catalog["spec"]
