@@ -78,6 +78,7 @@ class Watcher:
         self.lock = threading.Lock()
         self.seen: dict[str, tuple[float, float]] = {}   # name@ns -> (scheduled, seen)
         self.peak_rss = 0.0
+        self.cpu: list[tuple[float, float]] = []   # (time, operator CPU seconds)
         self.stop = threading.Event()
 
     def start(self) -> None:
@@ -87,7 +88,17 @@ class Watcher:
     def _sample(self) -> None:
         while not self.stop.is_set():
             self.peak_rss = max(self.peak_rss, rss_mib(self.pid))
+            with self.lock:
+                self.cpu.append((time.time(), cpu_seconds(self.pid)))
             time.sleep(0.5)
+
+    def cpu_percent(self, start: float, end: float) -> float:
+        """The operator's CPU between two moments, as % of one core."""
+        with self.lock:
+            inside = [(at, used) for at, used in self.cpu if start <= at <= end]
+        if len(inside) < 2:
+            return float("nan")
+        return (inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0]) * 100
 
     def _watch(self) -> None:
         version = self.rest.get(f"/apis/{API}/directorbackups")["metadata"]["resourceVersion"]
@@ -308,8 +319,14 @@ def main() -> None:
         print(f"baseline (directors, no schedules): RSS {baseline_rss:6.1f} MiB   idle CPU {baseline_cpu:5.2f}%")
         print(f"schedules created, none due:        RSS {schedules_rss:6.1f} MiB")
         print(describe(f"fire while {running_at_fire} backups ran", delays, args.schedules))
+        if delays:
+            print(f"operator CPU from the fire to its last creation: "
+                  f"{watcher.cpu_percent(fire, fire + max(delays)):.0f} % of a core")
         print(describe(f"baseline: a plain client's {args.schedules} creations at one second, 48 in flight, "
                        f"while {running_at_burst} backups ran", plain_delays, args.schedules))
+        if plain_delays:
+            print(f"operator CPU during the plain client's creations: "
+                  f"{watcher.cpu_percent(burst, burst + max(plain_delays)):.0f} % of a core")
         print(f"the {len(final)} backups ({args.directors} started before the fire), after {drained_in:.0f} s of "
               f"running (then the queued ones were cancelled): {count} {failed[:3]}")
         print(f"with the fleet, idle after:         RSS {fleet_rss:6.1f} MiB   idle CPU {fleet_cpu:5.2f}% of a core "
