@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from bosh_backup_operator.controllers.catalog import Coalescing
+from bosh_backup_operator.controllers.runs import Coalescing
 from bosh_backup_operator.planning.catalog import (
     IMPORTED_LABEL,
     decide_imports,

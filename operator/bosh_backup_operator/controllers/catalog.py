@@ -4,8 +4,6 @@ has no DirectorBackup (Velero's backup sync, for director backups)."""
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable
 from typing import Any
 
 from ..api.director import find_problems, storage_references
@@ -23,43 +21,11 @@ from ..status import condition, merge_conditions, now_iso
 from ..storage import location_of
 from . import runs
 from .run import seconds_between
+from .runs import Coalescing
 
 log = logging.getLogger("bosh-backup")
 KIND = "DirectorBackupCatalog"
 LISTING_TIMEOUT_SECONDS = 900
-
-
-class Coalescing:
-    """One pass at a time per key, and no thread ever waits for one: a call that finds its
-    key busy leaves a note and returns, and the pass under way runs once more when it ends.
-    A catalog's listing Job and pod change many times while it is being read; with a
-    blocking lock, those events held every one of kopf's handler threads while 50
-    catalogs imported one after another (1,000-schedule fleet, seen with py-spy)."""
-
-    def __init__(self) -> None:
-        self._guard = threading.Lock()
-        self._busy: set[Any] = set()
-        self._again: set[Any] = set()
-
-    def run(self, key: Any, act: Callable[[], None]) -> bool:
-        """Runs `act` now (and again for every call that came meanwhile); False when
-        another thread is on this key and will run it again instead."""
-        with self._guard:
-            if key in self._busy:
-                self._again.add(key)
-                return False
-            self._busy.add(key)
-        try:
-            while True:
-                act()
-                with self._guard:
-                    if key not in self._again:
-                        return True
-                    self._again.discard(key)
-        finally:
-            with self._guard:
-                self._busy.discard(key)
-                self._again.discard(key)
 
 
 class CatalogController:

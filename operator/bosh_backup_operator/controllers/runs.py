@@ -1,8 +1,9 @@
-"""What backup and restore runs share: ownership, the runner's account, the lock's
-liveness test, the Director's record of its last runs, and waking waiting runs."""
+"""What the controllers share: ownership, the runner's account, the lock's liveness test,
+the Director's record of its last runs, waking waiting runs, and one pass at a time."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -91,3 +92,36 @@ def record_on_director(kube: Kube, run: dict[str, Any], phase: str, stamp: str, 
     if snapshot:
         status["director"] = snapshot
     kube.patch_status("Director", run["metadata"]["namespace"], run["spec"]["directorRef"]["name"], status)
+
+
+class Coalescing:
+    """One pass at a time per key, and no thread ever waits for one: a call that finds its
+    key busy leaves a note and returns, and the pass under way runs once more when it ends.
+    A child Job and pod change many times while their owner is read; with one blocking
+    lock, those events held every one of kopf's handler threads while 50 catalogs
+    imported one after another (1,000-schedule fleet, seen with py-spy)."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._busy: set[Any] = set()
+        self._again: set[Any] = set()
+
+    def run(self, key: Any, act: Callable[[], None]) -> bool:
+        """Runs `act` now (and again for every call that came meanwhile); False when
+        another thread is on this key and will run it again instead."""
+        with self._guard:
+            if key in self._busy:
+                self._again.add(key)
+                return False
+            self._busy.add(key)
+        try:
+            while True:
+                act()
+                with self._guard:
+                    if key not in self._again:
+                        return True
+                    self._again.discard(key)
+        finally:
+            with self._guard:
+                self._busy.discard(key)
+                self._again.discard(key)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime
 import logging
-import threading
 from typing import Any
 
 from .. import GROUP, metrics
@@ -22,6 +21,7 @@ from ..planning.plan import Plan, Step
 from ..planning.verification import VERIFY_IDENTITY, VERIFY_NOW, parse_identity, verdict
 from ..status import condition, merge_conditions, now_iso
 from . import runs
+from .runs import Coalescing
 
 log = logging.getLogger("bosh-backup")
 KIND = "DirectorBackup"
@@ -38,14 +38,17 @@ def verify_job_name(backup: str) -> str:
 class VerificationController:
     def __init__(self, kube: Kube, config: OperatorConfig):
         self.kube, self.config = kube, config
-        self._guard = threading.Lock()
+        # a verify policy sends every kept backup at once: their Jobs' events must not
+        # queue behind one another on kopf's threads
+        self.passes = Coalescing()
 
     def reconcile(self, namespace: str, name: str) -> None:
-        with self._guard:
+        def one_pass() -> None:
             backup = self.kube.get(self.kube.custom(KIND, namespace, name))
             if backup is None or backup["metadata"].get("deletionTimestamp"):
                 return
             self._reconcile(backup)
+        self.passes.run((namespace, name), one_pass)
 
     def _reconcile(self, backup: dict[str, Any]) -> None:
         meta, status = backup["metadata"], backup.get("status") or {}
