@@ -8,6 +8,7 @@ from typing import Any
 from bosh_backup_operator.controllers.runs import Coalescing
 from bosh_backup_operator.planning.catalog import (
     IMPORTED_LABEL,
+    backups_to_read,
     decide_imports,
     imported_backup,
     imported_name,
@@ -94,6 +95,26 @@ def test_backups_that_exist_are_held_and_deleted_ones_are_not_brought_back() -> 
     # and b's object deleted too: the memory carries on from listing to listing
     last = decide_imports(catalog({"held": later.held, "released": later.released}), entries, [], STORAGE, "t")
     assert last.imports == [] and sorted(last.released) == [f"{FOLDER}/a", f"{FOLDER}/b", f"{FOLDER}/c"]
+
+
+def test_a_listing_after_a_backup_reads_that_backup_not_the_namespace() -> None:
+    entries = [entry("a", backup="a", namespace="ns"), entry("b", backup="b", namespace="ns")]
+    seen = catalog({"held": [f"{FOLDER}/a"], "released": [f"{FOLDER}/b"]})
+    # nothing new since the last listing: nothing to read, and the last judgement stands
+    assert backups_to_read(seen, entries) == []
+    same = decide_imports(seen, entries, [], STORAGE, "t", partial=True)
+    assert (same.imports, same.held, same.released) == ([], [f"{FOLDER}/a"], [f"{FOLDER}/b"])
+    # the newest backup's artifact: that backup alone is read, and it holds its artifact
+    newer = [*entries, entry("c", backup="c", namespace="ns")]
+    assert backups_to_read(seen, newer) == ["c"]
+    held = decide_imports(seen, newer, [backup("c", f"s3://backups/{FOLDER}/c")], STORAGE, "t", partial=True)
+    assert held.imports == [] and held.held == [f"{FOLDER}/a", f"{FOLDER}/c"]
+    # an artifact from elsewhere (another namespace, or plain bbr): the whole namespace is read
+    assert backups_to_read(seen, [*entries, entry("d", backup="d", namespace="other")]) is None
+    assert backups_to_read(seen, [*entries, entry("10.0.0.6_20261129T051300Z", form="bbr-folder")]) is None
+    # a half-written artifact is no reason to read anything
+    half = {"path": "e", "form": "incomplete", "reason": "no manifest", "location": "x", "storagePath": "e"}
+    assert backups_to_read(seen, [*entries, half]) == []
 
 
 def test_a_name_in_use_by_another_backup_gets_a_new_one() -> None:

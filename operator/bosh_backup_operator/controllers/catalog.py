@@ -14,6 +14,7 @@ from ..outcome import job_outcome
 from ..planning.catalog import (
     SYNC_NOW_ANNOTATION,
     auto_catalog_name,
+    backups_to_read,
     decide_imports,
     plan_catalog,
 )
@@ -121,9 +122,18 @@ class CatalogController:
         meta, status = catalog["metadata"], catalog.get("status") or {}
         namespace = meta["namespace"]
         entries = status.get("artifacts") or []
-        backups = (self.kube.get(self.kube.custom("DirectorBackup", namespace)) or {}).get("items", [])
         stamp = now_iso()
-        decision = decide_imports(catalog, entries, backups, storage, stamp)
+        decision = None
+        wanted = backups_to_read(catalog, entries)
+        if wanted is not None:
+            found = [self.kube.get(self.kube.custom("DirectorBackup", namespace, name)) for name in wanted]
+            if all(found):
+                trial = decide_imports(catalog, entries, [b for b in found if b], storage, stamp, partial=True)
+                if not trial.imports:   # an import must be decided on the whole namespace
+                    decision = trial
+        if decision is None:
+            backups = (self.kube.get(self.kube.custom("DirectorBackup", namespace)) or {}).get("items", [])
+            decision = decide_imports(catalog, entries, backups, storage, stamp)
         created = []
         for body, backup_status in decision.imports:
             try:

@@ -50,12 +50,34 @@ class Decision:
     released: list[str] = field(default_factory=list)   # paths whose DirectorBackup was deleted
 
 
-def decide_imports(catalog: dict[str, Any], entries: list[dict[str, Any]], backups: list[dict[str, Any]],
-                   storage: dict[str, Any], stamp: str) -> Decision:
-    """What to import from `entries` (the listing), given the namespace's DirectorBackups."""
-    meta = catalog["metadata"]
+def backups_to_read(catalog: dict[str, Any], entries: list[dict[str, Any]]) -> list[str] | None:
+    """The DirectorBackups an import decision needs to read: none when every complete entry
+    was seen by an earlier listing (no import can follow), the names the new entries carry
+    when each carries one of this namespace, or None: the whole namespace is read.
+    A fleet's catalogs list after every backup; reading the namespace's every backup each
+    time was half the operator's CPU (1,000 schedules, py-spy)."""
+    namespace = catalog["metadata"]["namespace"]
     status = catalog.get("status") or {}
     remembered = set(status.get("held") or []) | set(status.get("released") or [])
+    names = []
+    for entry in entries:
+        if entry["form"] == "incomplete" or entry["storagePath"] in remembered:
+            continue
+        if not entry.get("backup") or entry.get("namespace") != namespace:
+            return None
+        names.append(entry["backup"])
+    return names
+
+
+def decide_imports(catalog: dict[str, Any], entries: list[dict[str, Any]], backups: list[dict[str, Any]],
+                   storage: dict[str, Any], stamp: str, *, partial: bool = False) -> Decision:
+    """What to import from `entries` (the listing), given the namespace's DirectorBackups.
+    partial: `backups` are only those backups_to_read named; entries seen before keep how
+    the last full reading judged them (held or released: neither is imported again)."""
+    meta = catalog["metadata"]
+    status = catalog.get("status") or {}
+    held_before = set(status.get("held") or [])
+    remembered = held_before | set(status.get("released") or [])
     by_location = {((b.get("status") or {}).get("artifact") or {}).get("location"): b["metadata"]["name"]
                    for b in backups}
     by_name = {b["metadata"]["name"]: b for b in backups}
@@ -65,6 +87,9 @@ def decide_imports(catalog: dict[str, Any], entries: list[dict[str, Any]], backu
         if entry["form"] == "incomplete":
             continue
         path = entry["storagePath"]
+        if partial and path in remembered:
+            (decision.held if path in held_before else decision.released).append(path)
+            continue
         same = by_name.get(entry.get("backup", "")) if entry.get("namespace") == meta["namespace"] else None
         if entry["location"] in by_location or (same is not None and not imported(same)):
             decision.held.append(path)   # its own DirectorBackup (perhaps still finishing) is there
