@@ -21,11 +21,13 @@ from .controllers.restore import RestoreController
 from .controllers.run import RunController
 from .controllers.schedule import ScheduleController, backup_record
 from .controllers.verification import PURPOSE_LABEL, VERIFY_NOW, VerificationController
+from .inventory import Inventory
 from .jobs import ANNOTATION_RUN, LABEL_KIND, LABEL_NAME, MANAGED_BY
+from .kube import PLURALS
 from .names import label_value
 from .planning.schedule import SCHEDULE_ANNOTATION, SCHEDULE_LABEL
 from .status import condition, conditions_changed, merge_conditions
-from .waits import ActiveRun, SafetyNet, WaitQueue
+from .waits import SafetyNet, WaitQueue
 
 DIRECTORS = (GROUP, VERSION, "directors")
 BACKUPS = (GROUP, VERSION, "directorbackups")
@@ -170,24 +172,34 @@ def restore_changed(**kwargs: Any) -> None:
     controllers()["DirectorRestore"].reconcile(kwargs["namespace"], kwargs["name"])
 
 
-def active_run(body: kopf.Body, namespace: str | None, name: str | None, spec: kopf.Spec,
-               status: kopf.Status) -> dict[tuple[str, str], ActiveRun] | None:
-    if not namespace or not name or not active(status):
-        return None
-    return {(namespace, spec["directorRef"]["name"]): ActiveRun(body["kind"], name, waiting(status))}
+@functools.cache
+def inventory() -> Inventory:
+    return Inventory(backup_record)
 
 
-@kopf.index(*BACKUPS)
-def active_backups(body: kopf.Body, namespace: str | None, name: str | None, spec: kopf.Spec,
-                   status: kopf.Status, **_: Any) -> dict[tuple[str, str], ActiveRun] | None:
-    """(namespace, Director) -> its backups not ended, for the Director's safety net."""
-    return active_run(body, namespace, name, spec, status)
+@kopf.on.startup()
+async def take_inventory(**_: Any) -> None:
+    """One LIST of the runs before kopf watches anything; the watch's events keep it."""
+    def listed(kind: str) -> list[dict[str, Any]]:
+        api = kube.api()
+        plural = PLURALS[kind]
+        paths = ([f"/apis/{GROUP}/{VERSION}/namespaces/{ns}/{plural}" for ns in operator_settings.watched_namespaces]
+                 or [f"/apis/{GROUP}/{VERSION}/{plural}"])
+        return [item for path in paths for item in (api.get(path) or {}).get("items", [])]
+    for kind in ("DirectorBackup", "DirectorRestore"):
+        for body in await asyncio.to_thread(listed, kind):
+            inventory().observe(kind, body)
+    inventory().ready = True
 
 
-@kopf.index(*RESTORES)
-def active_restores(body: kopf.Body, namespace: str | None, name: str | None, spec: kopf.Spec,
-                    status: kopf.Status, **_: Any) -> dict[tuple[str, str], ActiveRun] | None:
-    return active_run(body, namespace, name, spec, status)
+@kopf.on.event(*BACKUPS)
+async def backup_seen(body: kopf.Body, type: str | None, **_: Any) -> None:
+    inventory().observe("DirectorBackup", dict(body), deleted=type == "DELETED")
+
+
+@kopf.on.event(*RESTORES)
+async def restore_seen(body: kopf.Body, type: str | None, **_: Any) -> None:
+    inventory().observe("DirectorRestore", dict(body), deleted=type == "DELETED")
 
 
 @functools.cache
@@ -200,8 +212,7 @@ async def runs_safety_net(**kwargs: Any) -> None:
     """A missed Job event, or a waiting run whose wake-up was missed: each of the Director's
     active runs is looked at again now and then. A Director with none costs no thread."""
     namespace, key = kwargs["namespace"], (kwargs["namespace"], kwargs["name"])
-    indexes = (kwargs["active_backups"], kwargs["active_restores"])
-    for run in safety_net().pick(key, [run for index in indexes for run in index.get(key, [])]):
+    for run in safety_net().pick(key, inventory().active_runs(*key)):
         controller = controllers()[run.kind]
         if not (run.waiting and controller.waits.skip_tick((run.kind, namespace, run.name))):
             await asyncio.to_thread(controller.reconcile, namespace, run.name)
@@ -256,7 +267,9 @@ def backup_deleted(body: kopf.Body, **_: Any) -> None:
 
 @functools.cache
 def schedules() -> ScheduleController:
-    return ScheduleController(kube.api())
+    controller = ScheduleController(kube.api())
+    controller.listing = inventory().listing
+    return controller
 
 
 @functools.cache
@@ -266,51 +279,14 @@ def schedule_executor() -> concurrent.futures.ThreadPoolExecutor:
     return concurrent.futures.ThreadPoolExecutor(max_workers=48, thread_name_prefix="schedules")
 
 
-@kopf.index(*BACKUPS, labels={SCHEDULE_LABEL: kopf.PRESENT})
-def active_scheduled_backups(namespace: str | None, name: str | None, labels: kopf.Labels, status: kopf.Status,
-                             **_: Any) -> dict[tuple[str, str], str] | None:
-    """(namespace, schedule) -> its backups still running, kept from the watch: a schedule
-    can tell at its fire time whether Forbid applies without listing anything."""
-    if not namespace or not name or status.get("phase") in TERMINAL:
-        return None
-    return {(namespace, labels[SCHEDULE_LABEL]): name}
-
-
-@kopf.index(*BACKUPS, labels={SCHEDULE_LABEL: kopf.PRESENT})
-def scheduled_backups(namespace: str | None, body: kopf.Body, labels: kopf.Labels,
-                      **_: Any) -> dict[tuple[str, str], dict[str, Any]] | None:
-    """(namespace, schedule label) -> what its schedule needs of each of its backups."""
-    if not namespace:
-        return None
-    return {(namespace, labels[SCHEDULE_LABEL]): backup_record(dict(body))}
-
-
-def listing_from(index: Any) -> Any:
-    """The schedule controller's view of scheduled_backups, safe to read from its threads."""
-    def listing(namespace: str, label: str) -> list[dict[str, Any]] | None:
-        for _ in range(5):   # the event loop may be changing the index under a thread reading it
-            try:
-                return list(index.get((namespace, label), []))
-            except RuntimeError:
-                continue
-        return None
-    return listing
-
-
-def bind_listing(kwargs: dict[str, Any]) -> None:
-    if schedules().listing is None and "scheduled_backups" in kwargs:
-        schedules().listing = listing_from(kwargs["scheduled_backups"])
-
-
 @kopf.daemon(*SCHEDULES, cancellation_timeout=5.0)
 async def schedule_daemon(stopped: kopf.DaemonStopped, memo: kopf.Memo, **kwargs: Any) -> None:
     """Sleeps until the schedule's next time, then acts: a fleet of idle schedules costs
     sleeping tasks, not polling. A change to the schedule wakes it early."""
     wake = asyncio.Event()
     memo["wake"] = (asyncio.get_running_loop(), wake)
-    key, running = (kwargs["namespace"], kwargs["name"]), kwargs["active_scheduled_backups"]
-    indexed = (kwargs["namespace"], label_value(kwargs["name"]))  # the index is keyed by the label's value
-    bind_listing(kwargs)
+    key = (kwargs["namespace"], kwargs["name"])
+    labelled = (kwargs["namespace"], label_value(kwargs["name"]))  # backups carry the label's value
     controller = schedules()
     while not stopped:
         body = dict(kwargs["body"])
@@ -318,7 +294,7 @@ async def schedule_daemon(stopped: kopf.DaemonStopped, memo: kopf.Memo, **kwargs
             await controller.window.wait_async()
         delay = await asyncio.get_running_loop().run_in_executor(
             schedule_executor(), functools.partial(controller.reconcile, *key, body=body,
-                                                   known_active=indexed in running))
+                                                   known_active=inventory().schedule_active(*labelled)))
         wake.clear()
         waiters = {asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stopped.wait())}
         _, pending = await asyncio.wait(waiters, timeout=delay + 0.01, return_when=asyncio.FIRST_COMPLETED)
@@ -332,7 +308,6 @@ async def schedule_daemon(stopped: kopf.DaemonStopped, memo: kopf.Memo, **kwargs
 def schedule_changed(memo: kopf.Memo, **kwargs: Any) -> None:
     """Spec or annotations changed (suspend, run-now, retention): act now, and let the
     daemon recompute its next time."""
-    bind_listing(kwargs)
     schedules().window.wait()
     schedules().reconcile(kwargs["namespace"], kwargs["name"])
     if "wake" in memo:
@@ -347,7 +322,6 @@ def scheduled_backup_moved(**kwargs: Any) -> None:
     """A scheduled backup started or ended, or a verification judged it: its schedule's
     status and retention follow."""
     if kwargs["namespace"]:
-        bind_listing(kwargs)
         schedules().window.wait()
         schedules().reconcile(kwargs["namespace"], dict(kwargs["annotations"]).get(SCHEDULE_ANNOTATION)
                               or dict(kwargs["labels"])[SCHEDULE_LABEL])

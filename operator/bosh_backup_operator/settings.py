@@ -24,12 +24,12 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.posting.reporting_component = COMPONENT
     settings.posting.level = 30  # only warnings become Events by themselves; the rest we post
     settings.execution.max_workers = 16
-    # No bound on kopf's per-object workers (queueing.worker_limit), whatever memory it would
-    # save under a fleet's load: kopf runs no handler until every object of an indexed kind
-    # is indexed, and a restart over more DirectorBackups than the bound left every worker
-    # waiting for objects that could never get one; the operator answered its liveness probe
-    # and did nothing (tests/integration/test_operator.py). A worker leaves soon after its
-    # last event, so idle objects cost no worker.
+    # A bound on kopf's per-object workers: under a fleet's fire, thousands of objects
+    # change at once, and each worker holds its event's body. Safe because no handler waits
+    # for other objects (the operator keeps its own inventory, not kopf's indexes, which
+    # held every worker until all objects were indexed: a restart over more backups than
+    # the bound deadlocked; tests/integration/test_operator.py).
+    settings.queueing.worker_limit = 64
     settings.queueing.idle_timeout = 0.5
     settings.watching.server_timeout = 600
     settings.watching.client_timeout = 660

@@ -262,7 +262,7 @@ def test_fire_window_waits_for_quiet_and_never_longer_than_its_bound() -> None:
 
 
 def test_a_known_view_of_the_schedules_backups_spares_the_listing() -> None:
-    """The operator's watch keeps each schedule's backups (main.scheduled_backups): a
+    """The operator's watch keeps each schedule's backups (inventory.Inventory): a
     reconcile reads them from there and lists the apiserver only while it knows none."""
     from bosh_backup_operator.controllers.schedule import backup_record
 
