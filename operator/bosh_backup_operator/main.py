@@ -6,6 +6,7 @@ import asyncio
 import concurrent.futures
 import functools
 import os
+from collections.abc import Callable
 from typing import Any
 
 import kopf
@@ -52,6 +53,10 @@ def sessions() -> BoundedSessions:
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     operator_settings.configure(settings)
+    handler_threads.append(settings.execution.executor)
+
+
+handler_threads: list[concurrent.futures.Executor] = []   # kopf's, for its sync handlers
 
 
 @functools.cache
@@ -146,9 +151,8 @@ def waiting(status: kopf.Status, **_: Any) -> bool:
 @kopf.on.resume(*BACKUPS, when=active)
 @kopf.on.create(*BACKUPS)
 @kopf.on.update(*BACKUPS, field="spec.cancel")
-def backup_changed(**kwargs: Any) -> None:
-    schedules().window.wait()   # a fleet's fire goes first
-    backups().reconcile(kwargs["namespace"], kwargs["name"])
+async def backup_changed(**kwargs: Any) -> None:
+    await after_the_fire(backups().reconcile, kwargs["namespace"], kwargs["name"])
 
 
 def deleted(type: str, **_: Any) -> bool:   # kopf names the event type `type`
@@ -279,6 +283,15 @@ def schedule_executor() -> concurrent.futures.ThreadPoolExecutor:
     return concurrent.futures.ThreadPoolExecutor(max_workers=48, thread_name_prefix="schedules")
 
 
+async def after_the_fire(act: Callable[..., Any], *args: Any) -> None:
+    """A fleet's fire goes first: other work on its backups and schedules waits until no
+    fire has gone out for a moment, and waits holding no thread (kopf has 16 for every
+    sync handler), then acts on kopf's threads."""
+    await schedules().window.wait()
+    await asyncio.get_running_loop().run_in_executor(handler_threads[0] if handler_threads else None,
+                                                     functools.partial(act, *args))
+
+
 @kopf.daemon(*SCHEDULES, cancellation_timeout=5.0)
 async def schedule_daemon(stopped: kopf.DaemonStopped, memo: kopf.Memo, **kwargs: Any) -> None:
     """Sleeps until the schedule's next time, then acts: a fleet of idle schedules costs
@@ -291,7 +304,7 @@ async def schedule_daemon(stopped: kopf.DaemonStopped, memo: kopf.Memo, **kwargs
     while not stopped:
         body = dict(kwargs["body"])
         if not controller.due(body):   # bookkeeping waits while a fleet fires; a fire never does
-            await controller.window.wait_async()
+            await controller.window.wait()
         delay = await asyncio.get_running_loop().run_in_executor(
             schedule_executor(), functools.partial(controller.reconcile, *key, body=body,
                                                    known_active=inventory().schedule_active(*labelled)))
@@ -305,11 +318,10 @@ async def schedule_daemon(stopped: kopf.DaemonStopped, memo: kopf.Memo, **kwargs
 
 @kopf.on.create(*SCHEDULES)
 @kopf.on.update(*SCHEDULES)
-def schedule_changed(memo: kopf.Memo, **kwargs: Any) -> None:
+async def schedule_changed(memo: kopf.Memo, **kwargs: Any) -> None:
     """Spec or annotations changed (suspend, run-now, retention): act now, and let the
     daemon recompute its next time."""
-    schedules().window.wait()
-    schedules().reconcile(kwargs["namespace"], kwargs["name"])
+    await after_the_fire(schedules().reconcile, kwargs["namespace"], kwargs["name"])
     if "wake" in memo:
         loop, wake = memo["wake"]
         loop.call_soon_threadsafe(wake.set)
@@ -318,13 +330,13 @@ def schedule_changed(memo: kopf.Memo, **kwargs: Any) -> None:
 @kopf.on.field(*BACKUPS, field="status.phase", labels={SCHEDULE_LABEL: kopf.PRESENT})
 @kopf.on.field(*BACKUPS, field="status.verification.lastVerdict", labels={SCHEDULE_LABEL: kopf.PRESENT})
 @kopf.on.field(*BACKUPS, field="status.verification.lastPassedTime", labels={SCHEDULE_LABEL: kopf.PRESENT})
-def scheduled_backup_moved(**kwargs: Any) -> None:
+async def scheduled_backup_moved(**kwargs: Any) -> None:
     """A scheduled backup started or ended, or a verification judged it: its schedule's
     status and retention follow."""
     if kwargs["namespace"]:
-        schedules().window.wait()
-        schedules().reconcile(kwargs["namespace"], dict(kwargs["annotations"]).get(SCHEDULE_ANNOTATION)
-                              or dict(kwargs["labels"])[SCHEDULE_LABEL])
+        await after_the_fire(schedules().reconcile, kwargs["namespace"],
+                             dict(kwargs["annotations"]).get(SCHEDULE_ANNOTATION)
+                             or dict(kwargs["labels"])[SCHEDULE_LABEL])
 
 
 @kopf.on.delete(*SCHEDULES, when=lambda spec, **_: bool(spec.get("deleteBackupsWithSchedule")))

@@ -6,6 +6,7 @@ at will; the integration tests run the same controller against the real apiserve
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import datetime
 from typing import Any
@@ -241,23 +242,23 @@ def test_fire_window_waits_for_quiet_and_never_longer_than_its_bound() -> None:
     window = FireWindow(quiet=0.5, longest=3.0, clock=lambda: clock[0])
     slept: list[float] = []
 
-    def sleep(seconds: float) -> None:
+    async def sleep(seconds: float) -> None:
         slept.append(round(seconds, 3))
         clock[0] += seconds
-    window.wait(sleep)
+    asyncio.run(window.wait(sleep))
     assert slept == []          # nothing fired: no wait at all
     window.fired()
     clock[0] += 0.2
-    window.wait(sleep)
+    asyncio.run(window.wait(sleep))
     assert slept == [0.3]       # until `quiet` after the last fire
 
-    def fire_on_every_sleep(seconds: float) -> None:   # a fleet that never stops firing
+    async def fire_on_every_sleep(seconds: float) -> None:   # a fleet that never stops firing
         slept.append(round(seconds, 3))
         clock[0] += seconds
         window.fired()
     slept.clear()
     window.fired()
-    window.wait(fire_on_every_sleep)
+    asyncio.run(window.wait(fire_on_every_sleep))
     assert sum(slept) == 3.0    # bounded by `longest`
 
 

@@ -7,7 +7,7 @@ import datetime
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .. import API_VERSION, metrics
@@ -75,15 +75,11 @@ class FireWindow:
         """Seconds until the window is quiet; 0 when it is."""
         return max(0.0, self.last_fire + self.quiet - self.clock())
 
-    def wait(self, sleep: Callable[[float], None] = time.sleep) -> None:
+    async def wait(self, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        """Holds no thread: under a fleet's fire, thousands of handlers wait here at once."""
         deadline = self.clock() + self.longest
         while (left := self.remaining()) > 0 and self.clock() < deadline:
-            sleep(min(left, deadline - self.clock()))
-
-    async def wait_async(self) -> None:
-        deadline = self.clock() + self.longest
-        while (left := self.remaining()) > 0 and self.clock() < deadline:
-            await asyncio.sleep(min(left, deadline - self.clock()))
+            await sleep(min(left, deadline - self.clock()))
 
 
 Listing = Callable[[str, str], "list[dict[str, Any]] | None"]
