@@ -87,6 +87,7 @@ class SimulatedDirector:
     credentials: Credentials = field(default_factory=Credentials)
     port: int = field(default_factory=free_port)
     ssh_port: int = field(default_factory=free_port)
+    vm_started: bool = field(default=False, init=False)
     process: Process | None = None
 
     def __post_init__(self) -> None:
@@ -127,7 +128,18 @@ class SimulatedDirector:
             f"--key={self.cert.key}"], self.root / "server.log",
             env={**os.environ, "PYTHONPATH": str(TESTS_DIR)})
         wait_for(f"director {self.name} to answer", self._answers, timeout=30)
-        self.vm.start()
+        for attempt in range(3):
+            try:
+                self.vm.start()
+                break
+            except TimeoutError:
+                # free_port() only names a port that was free: under load, another process's
+                # connection can take it before sshd binds it. Before anything knows the port
+                # (the first start), a new one is as good; on a restart the test needs this one.
+                if self.vm_started or attempt == 2 or "Address already in use" not in self.vm.log():
+                    raise
+                self.ssh_port = self.vm.port = free_port()   # vm.start writes its sshd_config anew
+        self.vm_started = True
         return self
 
     def _answers(self) -> bool:

@@ -123,6 +123,10 @@ class DirectorVm:
         wait_for(f"sshd of the director VM on port {self.port}", self._listening, timeout=20)
         return self
 
+    def log(self) -> str:
+        path = self.root / "sshd.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
     def _listening(self) -> bool:
         if self.process:
             self.process.check()
