@@ -11,10 +11,10 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from .controllers.runs import TERMINAL
 from .planning.schedule import SCHEDULE_LABEL
 from .waits import ActiveRun
 
-TERMINAL = ("Succeeded", "Failed", "Cancelled")
 Key = tuple[str, str]
 
 

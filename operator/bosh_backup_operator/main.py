@@ -22,7 +22,7 @@ from .controllers.restore import RestoreController
 from .controllers.run import RunController
 from .controllers.schedule import ScheduleController, backup_record
 from .controllers.verification import PURPOSE_LABEL, VERIFY_NOW, VerificationController
-from .inventory import Inventory
+from .inventory import Inventory, is_active
 from .jobs import ANNOTATION_RUN, LABEL_KIND, LABEL_NAME, MANAGED_BY
 from .kube import PLURALS
 from .names import label_value
@@ -141,11 +141,7 @@ async def catalog_tick(**kwargs: Any) -> None:
 # -- DirectorBackup --------------------------------------------------------------------------------
 
 def active(status: kopf.Status, **_: Any) -> bool:
-    return status.get("phase") not in TERMINAL
-
-
-def waiting(status: kopf.Status, **_: Any) -> bool:
-    return status.get("phase") in (None, "", "Pending") and status.get("reason") == "WaitingForDirector"
+    return is_active(dict(status))
 
 
 @kopf.on.resume(*BACKUPS, when=active)
