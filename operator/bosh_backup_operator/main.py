@@ -21,6 +21,7 @@ from .controllers.catalog import CatalogController, ensure_auto_catalog
 from .controllers.restore import RestoreController
 from .controllers.run import RunController
 from .controllers.schedule import ScheduleController, backup_record
+from .controllers.scheduler import Scheduler
 from .controllers.verification import PURPOSE_LABEL, VERIFY_NOW, VerificationController
 from .inventory import Inventory, is_active
 from .jobs import ANNOTATION_RUN, LABEL_KIND, LABEL_NAME, MANAGED_BY
@@ -288,39 +289,35 @@ async def after_the_fire(act: Callable[..., Any], *args: Any) -> None:
                                                      functools.partial(act, *args))
 
 
-@kopf.daemon(*SCHEDULES, cancellation_timeout=5.0)
-async def schedule_daemon(stopped: kopf.DaemonStopped, memo: kopf.Memo, **kwargs: Any) -> None:
-    """Sleeps until the schedule's next time, then acts: a fleet of idle schedules costs
-    sleeping tasks, not polling. A change to the schedule wakes it early."""
-    wake = asyncio.Event()
-    memo["wake"] = (asyncio.get_running_loop(), wake)
-    key = (kwargs["namespace"], kwargs["name"])
-    labelled = (kwargs["namespace"], label_value(kwargs["name"]))  # backups carry the label's value
+@functools.cache
+def scheduler() -> Scheduler:
     controller = schedules()
-    while not stopped:
-        body = dict(kwargs["body"])
-        if not controller.due(body):   # bookkeeping waits while a fleet fires; a fire never does
-            await controller.window.wait()
-        delay = await asyncio.get_running_loop().run_in_executor(
-            schedule_executor(), functools.partial(controller.reconcile, *key, body=body,
-                                                   known_active=inventory().schedule_active(*labelled)))
-        wake.clear()
-        waiters = {asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stopped.wait())}
-        _, pending = await asyncio.wait(waiters, timeout=delay + 0.01, return_when=asyncio.FIRST_COMPLETED)
-        for waiter in pending:
-            waiter.cancel()
-    controller.forget(*key)   # deleted: no verification deadline left to alert on
+
+    def reconcile(namespace: str, name: str, body: dict[str, Any]) -> float:
+        return controller.reconcile(namespace, name, body=body,
+                                    known_active=inventory().schedule_active(namespace, label_value(name)))
+    return Scheduler(reconcile, controller.due, controller.window.remaining, schedule_executor(),
+                     longest_wait=controller.window.longest, forget=controller.gone)
 
 
-@kopf.on.create(*SCHEDULES)
-@kopf.on.update(*SCHEDULES)
-async def schedule_changed(memo: kopf.Memo, **kwargs: Any) -> None:
-    """Spec or annotations changed (suspend, run-now, retention): act now, and let the
-    daemon recompute its next time."""
-    await after_the_fire(schedules().reconcile, kwargs["namespace"], kwargs["name"])
-    if "wake" in memo:
-        loop, wake = memo["wake"]
-        loop.call_soon_threadsafe(wake.set)
+@kopf.on.startup()
+async def start_scheduler(memo: kopf.Memo, **_: Any) -> None:
+    """One task keeps every schedule's next time; kopf keeps nothing per schedule."""
+    memo["scheduler"] = asyncio.create_task(scheduler().run(), name="schedules")
+
+
+@kopf.on.cleanup()
+async def stop_scheduler(memo: kopf.Memo, **_: Any) -> None:
+    task = memo.get("scheduler")
+    if task is not None:
+        task.cancel()
+
+
+@kopf.on.event(*SCHEDULES)
+async def schedule_seen(body: kopf.Body, type: str | None, **_: Any) -> None:
+    """Created, listed at start, or changed (spec, suspend, run-now, retention): acted on at
+    once; its own status writes do not wake it."""
+    scheduler().observe(dict(body), deleted=type == "DELETED")
 
 
 @kopf.on.field(*BACKUPS, field="status.phase", labels={SCHEDULE_LABEL: kopf.PRESENT})
@@ -330,9 +327,8 @@ async def scheduled_backup_moved(**kwargs: Any) -> None:
     """A scheduled backup started or ended, or a verification judged it: its schedule's
     status and retention follow."""
     if kwargs["namespace"]:
-        await after_the_fire(schedules().reconcile, kwargs["namespace"],
-                             dict(kwargs["annotations"]).get(SCHEDULE_ANNOTATION)
-                             or dict(kwargs["labels"])[SCHEDULE_LABEL])
+        scheduler().poke((kwargs["namespace"], dict(kwargs["annotations"]).get(SCHEDULE_ANNOTATION)
+                          or dict(kwargs["labels"])[SCHEDULE_LABEL]))
 
 
 @kopf.on.delete(*SCHEDULES, when=lambda spec, **_: bool(spec.get("deleteBackupsWithSchedule")))

@@ -41,7 +41,7 @@ from .runs import TERMINAL
 
 log = logging.getLogger("bosh-backup")
 KIND = "DirectorBackupSchedule"
-MAX_SLEEP = 3600.0  # a daemon looks again at least hourly; changes wake it at once
+MAX_SLEEP = 3600.0  # the scheduler looks again at least hourly; changes wake it at once
 SETTLE_SECONDS = 2.0  # after a lone fire, the rest of the reconcile follows this much later
 
 
@@ -282,6 +282,13 @@ class ScheduleController:
         else:
             self.forget(namespace, name)
         return {key: value for key, value in out.items() if value is not None}
+
+    def gone(self, namespace: str, name: str) -> None:
+        """The schedule is deleted: nothing of it is kept."""
+        self._fired.pop((namespace, name), None)
+        with self._guard:
+            self._locks.pop((namespace, name), None)
+        self.forget(namespace, name)
 
     @staticmethod
     def forget(namespace: str, name: str) -> None:
