@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> None:
         peering.ensure_peering_objects(kube.api(), args.peering, args.namespace)
         priority = args.priority if args.priority is not None else peering.priority_for(peering.replica_identity())
         logging.getLogger("bosh-backup").info("peering %s with priority %d", args.peering, priority)
+        settings.standing = peering.Standing(kube.api(), args.peering, args.namespace, priority)
     metrics.serve(args.metrics_port)
     kopf.run(
         clusterwide=not args.namespace,

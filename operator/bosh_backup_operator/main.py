@@ -296,8 +296,10 @@ def scheduler() -> Scheduler:
     def reconcile(namespace: str, name: str, body: dict[str, Any]) -> float:
         return controller.reconcile(namespace, name, body=body,
                                     known_active=inventory().schedule_active(namespace, label_value(name)))
+    standing = operator_settings.standing
     return Scheduler(reconcile, controller.due, controller.window.remaining, schedule_executor(),
-                     longest_wait=controller.window.longest, forget=controller.gone)
+                     longest_wait=controller.window.longest, forget=controller.gone,
+                     standing=standing.active if standing else None)
 
 
 @kopf.on.startup()

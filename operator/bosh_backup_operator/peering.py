@@ -8,12 +8,15 @@ clash (then both pause and say so in their logs; deleting one pod resolves it).
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import logging
 import os
 import socket
+from typing import Any
 
 from .kube import Kube
+from .status import parse_time
 
 log = logging.getLogger("bosh-backup")
 PEERING_GROUP = "kopf.dev/v1"
@@ -38,3 +41,34 @@ def ensure_peering_objects(kube: Kube, name: str, namespaces: list[str]) -> None
                 "metadata": {"name": name, **({"namespace": namespace} if namespace else {})}}
         if kube.create_if_absent(path, body):
             log.info("created %s %s", kind, name)
+
+
+def outranked(peers: dict[str, Any], priority: int, now: datetime.datetime) -> bool:
+    """kopf's rule for pausing a replica: a peer of higher priority whose entry is still
+    alive (its lastseen plus its lifetime is ahead). `peers` is a peering object's status."""
+    for info in peers.values():
+        if not isinstance(info, dict):
+            continue
+        seen = parse_time(info.get("lastseen")) or now
+        alive = seen + datetime.timedelta(seconds=int(info.get("lifetime", 60))) > now
+        if alive and int(info.get("priority", 0)) > priority:
+            return True
+    return False
+
+
+class Standing:
+    """Whether this replica is the active one, read from its peering objects. kopf pauses
+    its watches and daemons on its own; the scheduler, which is neither, asks this."""
+
+    def __init__(self, kube: Kube, name: str, namespaces: list[str], priority: int):
+        self.kube, self.priority = kube, priority
+        self.paths = ([f"/apis/{PEERING_GROUP}/namespaces/{ns}/kopfpeerings/{name}" for ns in namespaces]
+                      or [f"/apis/{PEERING_GROUP}/clusterkopfpeerings/{name}"])
+
+    def active(self) -> bool:
+        now = datetime.datetime.now(datetime.UTC)
+        for path in self.paths:
+            body = self.kube.get(path) or {}
+            if outranked(body.get("status") or {}, self.priority, now):
+                return False
+        return True

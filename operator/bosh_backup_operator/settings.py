@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import kopf
 
 from . import GROUP
+
+if TYPE_CHECKING:
+    from .peering import Standing
 
 FINALIZER = f"{GROUP}/finalizer"
 KOPF_PREFIX = f"kopf.{GROUP}"
 COMPONENT = "bosh-backup-operator"
 watched_namespaces: list[str] = []  # set from the command line before kopf starts; empty: all
 peering_lifetime = 60  # likewise: seconds before a silent replica's peering entry lapses
+standing: Standing | None = None  # likewise, with --peering: whether this replica is the active one
 
 
 def configure(settings: kopf.OperatorSettings) -> None:

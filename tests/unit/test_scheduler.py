@@ -97,7 +97,7 @@ def test_its_own_status_writes_do_not_wake_it_but_a_spec_or_annotation_change_do
     assert recorder.names() == ["nightly"] * 3
     # the newest body is the one acted on
     assert recorder.bodies[-1]["metadata"]["annotations"] == {"bosh-backup.dev/run-now": "1"}
-    assert essence(schedule(annotations={"kopf.zalando.org/last-handled-configuration": "x"})) == \
+    assert essence(schedule(annotations={"kopf.bosh-backup.dev/last-handled-configuration": "x"})) == \
         essence(schedule())
 
 
@@ -185,3 +185,34 @@ def test_a_thousand_schedules_cost_no_more_tasks_than_one() -> None:
             return tasks
         return asyncio.run(scenario()), len(recorder.calls)
     assert tasks_with(1000) == (tasks_with(1)[0], 1000)
+
+
+def test_a_replica_another_outranks_acts_on_nothing_and_forgets_what_it_knew() -> None:
+    recorder = Recorder()
+    standing = {"active": False}
+    scheduler = make(recorder, standing=lambda: standing["active"], standing_every=0.1)
+
+    async def scenario() -> None:
+        task = asyncio.create_task(scheduler.run())
+        scheduler.observe(schedule("sneaked-in"))   # an event kopf let through as it paused
+        await asyncio.sleep(0.3)
+        assert recorder.calls == [] and scheduler.known() == 0
+        standing["active"] = True                   # the other replica is gone; kopf lists again
+        await asyncio.sleep(0.15)
+        scheduler.observe(schedule("listed-again"))
+        await asyncio.sleep(0.2)
+        task.cancel()
+    asyncio.run(scenario())
+    assert recorder.names() == ["listed-again"]
+
+
+def test_a_standalone_operator_acts_at_once() -> None:
+    recorder = Recorder()
+    scheduler = make(recorder)
+    assert not scheduler.paused
+
+    async def scenario() -> None:
+        scheduler.observe(schedule())
+        await running(scheduler, 0.1)
+    asyncio.run(scenario())
+    assert recorder.names() == ["nightly"]

@@ -16,10 +16,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..settings import KOPF_PREFIX
+
 log = logging.getLogger("bosh-backup")
 Key = tuple[str, str]
 RETRY_SECONDS = 30.0   # after a reconcile that raised: the apiserver may be back by then
-KOPF_PREFIX = "kopf.zalando.org/"
 
 
 def essence(body: dict[str, Any]) -> tuple[Any, ...]:
@@ -28,7 +29,7 @@ def essence(body: dict[str, Any]) -> tuple[Any, ...]:
     are not: they would wake every schedule once more after each of its reconciles."""
     meta = body.get("metadata") or {}
     annotations = {key: value for key, value in (meta.get("annotations") or {}).items()
-                   if not key.startswith(KOPF_PREFIX)}
+                   if not key.startswith(f"{KOPF_PREFIX}/")}
     return (meta.get("generation"), sorted(annotations.items()), bool(meta.get("deletionTimestamp")))
 
 
@@ -36,12 +37,15 @@ class Scheduler:
     """reconcile(namespace, name, body) -> seconds until it should look again, run in
     `executor`; due(body) -> whether a backup is due (that reconcile goes at once, even
     while a fleet fires); waiting() -> seconds the other reconciles should still hold back
-    for a fleet's fire (see FireWindow), never longer than `longest_wait` for one schedule."""
+    for a fleet's fire (see FireWindow), never longer than `longest_wait` for one schedule.
+    standing() -> whether this replica is the active one (peering; None: always): asked
+    every `standing_every` seconds, in `executor`."""
 
     def __init__(self, reconcile: Callable[[str, str, dict[str, Any]], float],
                  due: Callable[[dict[str, Any]], bool], waiting: Callable[[], float],
                  executor: concurrent.futures.Executor, longest_wait: float = 15.0,
                  forget: Callable[[str, str], None] = lambda namespace, name: None,
+                 standing: Callable[[], bool] | None = None, standing_every: float = 5.0,
                  clock: Callable[[], float] = time.monotonic):
         self.reconcile, self.due, self.waiting, self.forget = reconcile, due, waiting, forget
         self.executor, self.longest_wait, self.clock = executor, longest_wait, clock
@@ -53,6 +57,8 @@ class Scheduler:
         self._again: set[Key] = set()             # poked while running: once more right after
         self._held_since: dict[Key, float] = {}
         self._changed: asyncio.Event | None = None
+        self.standing, self.standing_every = standing, standing_every
+        self.paused = standing is not None   # until the first answer
 
     # -- fed by the watch, on the event loop -----------------------------------------------
 
@@ -92,6 +98,44 @@ class Scheduler:
     async def run(self) -> None:
         self._changed = asyncio.Event()
         loop = asyncio.get_running_loop()
+        follower = asyncio.create_task(self._follow_standing()) if self.standing else None
+        try:
+            await self._run(loop)
+        finally:
+            if follower is not None:
+                follower.cancel()
+
+    async def _follow_standing(self) -> None:
+        """While another replica is active, kopf feeds this one no events and stops acting;
+        so does the scheduler. What it knew is dropped (and anything kopf let through while
+        pausing): when kopf resumes, it lists every schedule again, and one deleted
+        meanwhile must not fire from a stale copy."""
+        assert self.standing is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                active = await loop.run_in_executor(self.executor, self.standing)
+            except Exception as error:   # the apiserver away: as before, until it answers
+                log.warning("could not read this replica's peering standing: %s", error)
+                active = not self.paused
+            if not active:
+                if not self.paused:
+                    log.info("another replica is active: schedules wait here until it is gone")
+                self._drop_all()
+            elif self.paused:
+                log.info("this replica is active again: schedules act as kopf lists them")
+            self.paused = not active
+            await asyncio.sleep(self.standing_every)
+
+    def _drop_all(self) -> None:
+        self._bodies.clear()
+        self._essences.clear()
+        self._next.clear()
+        self._heap.clear()
+        self._held_since.clear()
+
+    async def _run(self, loop: asyncio.AbstractEventLoop) -> None:
+        assert self._changed is not None
         while True:
             now = self.clock()
             while self._heap and self._heap[0][0] <= now:
@@ -110,6 +154,9 @@ class Scheduler:
             return
         if key in self._running:
             self._again.add(key)
+            return
+        if self.paused:
+            self.poke(key, self.standing_every)
             return
         held = self.waiting()
         if held > 0 and not self.due(body):   # bookkeeping waits while a fleet fires; a fire never does
