@@ -81,6 +81,10 @@ def test_two_replicas_one_active_the_other_takes_over(harness: Any, suite_operat
     assert priorities["replica-a"] != priorities["replica-b"], "same priorities would freeze both"
     active, standby = (first, second) if priorities["replica-a"] > priorities["replica-b"] else (second, first)
     wait_for("the standby to pause", lambda: "Pausing operations" in standby.log.read_text(), timeout=30)
+    # the schedules' timer is not kopf's: it reads the peering objects itself
+    wait_for("the standby's schedules to stand aside",
+             lambda: "another replica is active: this one acts on no schedule" in standby.log.read_text(), timeout=30)
+    assert "this replica is the active one: it acts on schedules" in active.log.read_text()
 
     harness.apply(backup("while-both-run", ns, "nowhere"))
     assert wait_phase(harness, "DirectorBackup", ns, "while-both-run")["status"]["reason"] == "DirectorNotFound"
@@ -101,6 +105,8 @@ def test_two_replicas_one_active_the_other_takes_over(harness: Any, suite_operat
     status = wait_phase(harness, "DirectorBackup", ns, "in-flight", timeout=120)["status"]
     assert status["phase"] == "Succeeded", json.dumps(status, indent=1)
     assert "Resuming operations" in standby.log.read_text()
+    wait_for("the standby's schedules to act", lambda: "this replica is the active one: it acts on schedules"
+             in standby.log.read_text(), timeout=30)
     wait_for("the standby's log of the run it adopted", lambda: "in-flight" in standby.log.read_text(), timeout=10)
     assert len(run_jobs(harness, ns, "in-flight")) == 1, "one Job: the standby adopted it rather than starting another"
     assert time.monotonic() - started < 90, "taken over within a few peering lifetimes"

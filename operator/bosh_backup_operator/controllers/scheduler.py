@@ -112,18 +112,20 @@ class Scheduler:
         meanwhile must not fire from a stale copy."""
         assert self.standing is not None
         loop = asyncio.get_running_loop()
+        answered: bool | None = None
         while True:
             try:
                 active = await loop.run_in_executor(self.executor, self.standing)
             except Exception as error:   # the apiserver away: as before, until it answers
                 log.warning("could not read this replica's peering standing: %s", error)
-                active = not self.paused
+                await asyncio.sleep(self.standing_every)
+                continue
+            if active != answered:
+                log.info("this replica is the active one: it acts on schedules" if active else
+                         "another replica is active: this one acts on no schedule until it is gone")
+                answered = active
             if not active:
-                if not self.paused:
-                    log.info("another replica is active: schedules wait here until it is gone")
                 self._drop_all()
-            elif self.paused:
-                log.info("this replica is active again: schedules act as kopf lists them")
             self.paused = not active
             await asyncio.sleep(self.standing_every)
 
