@@ -94,6 +94,11 @@ class Watcher:
                 self.cpu.append((time.time(), cpu_seconds(self.pid)))
             time.sleep(0.5)
 
+    def rss_at(self, moment: float) -> float:
+        """The RSS sampled last before `moment`."""
+        with self.lock:
+            return max(((at, used) for at, used in self.rss if at <= moment), default=(0.0, 0.0))[1]
+
     def peak_rss(self, start: float = 0.0, end: float = float("inf")) -> float:
         return self.peak_rss_at(start, end)[0]
 
@@ -215,10 +220,11 @@ def plain_burst(kubeconfig: Path, namespaces: list[str], directors: int, count: 
 
 
 def operator_errors(log: Path) -> list[str]:
-    """The operator's ERROR lines and tracebacks: a bench whose operator failed is no figure."""
+    """The operator's ERROR lines and tracebacks: a bench whose operator failed is no figure.
+    kopf's retries of a request (the apiserver still starting, say) are not errors."""
     with contextlib.suppress(OSError):
         return [line for line in log.read_text(errors="replace").splitlines()
-                if " ERROR " in line or line.startswith("Traceback")]
+                if (" ERROR " in line and "; will retry" not in line) or line.startswith("Traceback")]
     return []
 
 
@@ -242,6 +248,8 @@ def main() -> None:
     parser.add_argument("--idle-seconds", type=float, default=60)
     parser.add_argument("--drain-minutes", type=float, default=15,
                         help="how long the fired backups run before those still queued are cancelled")
+    parser.add_argument("--keep-log", type=Path, default=None,
+                        help="copy the operator's log here before the run's folder is removed")
     parser.add_argument("--no-floor", action="store_true",
                         help="skip the plain client's creations: the RSS peak is then the fleet's own "
                              "over the whole run (the floor's 1,000 backups add to it)")
@@ -313,6 +321,7 @@ def main() -> None:
                 break
             time.sleep(5)
         drained_in = time.monotonic() - drain_started
+        drain_end = time.time()
         # those still queued when the time is up are cancelled; those running finish
         left = [b for b in backups(rest, namespaces) if (b.get("status") or {}).get("phase") not in TERMINAL]
         for body in left:
@@ -370,6 +379,10 @@ def main() -> None:
                   f"{peak:.1f} MiB = {peak * 1.048576:.1f} MB (goal <= 200 MB), {peak_at - fire:+.0f} s from the fire")
             print(f"operator peak RSS from the plain client's {args.schedules} extra backups to the end: "
                   f"{with_floor:.1f} MiB")
+        print("operator RSS MiB at: the fire {:.1f}, its last creation {:.1f}, the drain's end {:.1f} "
+              "(then the queued backups were cancelled), idle after {:.1f}".format(
+                  watcher.rss_at(fire), watcher.rss_at(fire + max(delays, default=0.0)),
+                  watcher.rss_at(drain_end), fleet_rss))
         print(f"operator log: {len(errors)} errors {errors[:3]}")
         p99 = percentile(delays, 0.99) if delays else float("nan")
         print(f"schedules {args.schedules} jitter p99 s: {p99:.2f}")
@@ -381,6 +394,9 @@ def main() -> None:
         for director in directors:
             director.stop()
         harness.stop()
+        if args.keep_log:
+            with contextlib.suppress(OSError):
+                shutil.copy(harness.plane.logs / "operator.log", args.keep_log)
         shutil.rmtree(work, ignore_errors=True)
 
 
