@@ -1,9 +1,10 @@
 """One timer for every DirectorBackupSchedule.
 
 A kopf daemon per schedule kept a task, its memo and its logger for each: 1,000 idle
-schedules cost the operator 50 MiB before any of them fired (bench/schedules.py). Here
-one task keeps a heap of next times, fed by the watch's events, and hands each due
-schedule to a pool of threads, never two reconciles of one schedule at once."""
+schedules cost the operator 50 MiB before any of them fired, and 11 MiB with this
+(bench/schedules.py). Here one task keeps a heap of next times, fed by the watch's
+events, and hands each due schedule to a pool of threads, never two reconciles of one
+schedule at once."""
 
 from __future__ import annotations
 
