@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -114,15 +113,9 @@ class ScheduleController:
         # ready, and then a listing of the apiserver is the fallback (with 1,000 schedules,
         # listing after each phase change of each backup was the apiserver's largest load)
         self.listing: Listing | None = None
-        self._locks: dict[tuple[str, str], threading.Lock] = {}
-        self._guard = threading.Lock()
         # fire times acted on but maybe not yet in status: a reconcile in between must not
         # decide the same fire again (harmless, as names are deterministic, but wasted calls)
         self._fired: dict[tuple[str, str], datetime.datetime] = {}
-
-    def _lock(self, namespace: str, name: str) -> threading.Lock:
-        with self._guard:
-            return self._locks.setdefault((namespace, name), threading.Lock())
 
     def reconcile(self, namespace: str, name: str, now: datetime.datetime | None = None,
                   body: dict[str, Any] | None = None, known_active: bool | None = None) -> float:
@@ -132,14 +125,15 @@ class ScheduleController:
         known_active: whether the caller's index shows a run of this schedule still active.
         Given, a due backup is created alone and at once, and the listing, pruning and
         status follow on the next call: when a fleet fires at the same second, every
-        creation goes out before any of the slower bookkeeping."""
-        with self._lock(namespace, name):
-            if body is None:
-                body = self.kube.get(self.kube.custom(KIND, namespace, name))
-            if body is None or body["metadata"].get("deletionTimestamp"):
-                self._fired.pop((namespace, name), None)
-                return MAX_SLEEP
-            return self._reconcile(body, now or datetime.datetime.now(datetime.UTC), known_active)
+        creation goes out before any of the slower bookkeeping.
+        One schedule is never reconciled twice at once: the Scheduler, its one caller, sees
+        to that."""
+        if body is None:
+            body = self.kube.get(self.kube.custom(KIND, namespace, name))
+        if body is None or body["metadata"].get("deletionTimestamp"):
+            self._fired.pop((namespace, name), None)
+            return MAX_SLEEP
+        return self._reconcile(body, now or datetime.datetime.now(datetime.UTC), known_active)
 
     def due(self, body: dict[str, Any], now: datetime.datetime | None = None) -> bool:
         """Whether a backup of this schedule is due now: a reconcile that must not wait."""
@@ -286,8 +280,6 @@ class ScheduleController:
     def gone(self, namespace: str, name: str) -> None:
         """The schedule is deleted: nothing of it is kept."""
         self._fired.pop((namespace, name), None)
-        with self._guard:
-            self._locks.pop((namespace, name), None)
         self.forget(namespace, name)
 
     @staticmethod
