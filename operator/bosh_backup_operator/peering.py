@@ -30,13 +30,17 @@ def priority_for(identity: str) -> int:
     return 1 + int(hashlib.sha256(identity.encode()).hexdigest(), 16) % 1_000_000
 
 
+def peering_collections(namespaces: list[str]) -> list[tuple[str, str, str | None]]:
+    """(path, kind, namespace) of the collections kopf keeps its peering objects in: one
+    per watched namespace, or the cluster's one when it watches them all."""
+    return ([(f"/apis/{PEERING_GROUP}/namespaces/{ns}/kopfpeerings", "KopfPeering", ns) for ns in namespaces]
+            or [(f"/apis/{PEERING_GROUP}/clusterkopfpeerings", "ClusterKopfPeering", None)])
+
+
 def ensure_peering_objects(kube: Kube, name: str, namespaces: list[str]) -> None:
     """kopf expects its peering object to exist; make it, so `kubectl apply -k deploy/ha`
     needs no second pass (a CRD and an object of it cannot be applied in one go)."""
-    targets: list[tuple[str, str, str | None]] = [
-        (f"/apis/{PEERING_GROUP}/namespaces/{ns}/kopfpeerings", "KopfPeering", ns) for ns in namespaces]
-    targets = targets or [(f"/apis/{PEERING_GROUP}/clusterkopfpeerings", "ClusterKopfPeering", None)]
-    for path, kind, namespace in targets:
+    for path, kind, namespace in peering_collections(namespaces):
         body = {"apiVersion": PEERING_GROUP, "kind": kind,
                 "metadata": {"name": name, **({"namespace": namespace} if namespace else {})}}
         if kube.create_if_absent(path, body):
@@ -62,8 +66,7 @@ class Standing:
 
     def __init__(self, kube: Kube, name: str, namespaces: list[str], priority: int):
         self.kube, self.priority = kube, priority
-        self.paths = ([f"/apis/{PEERING_GROUP}/namespaces/{ns}/kopfpeerings/{name}" for ns in namespaces]
-                      or [f"/apis/{PEERING_GROUP}/clusterkopfpeerings/{name}"])
+        self.paths = [f"{path}/{name}" for path, _, _ in peering_collections(namespaces)]
 
     def active(self) -> bool:
         now = datetime.datetime.now(datetime.UTC)
