@@ -78,8 +78,8 @@ class Watcher:
     def __init__(self, rest: Rest, pid: int):
         self.rest, self.pid = rest, pid
         self.lock = threading.Lock()
-        self.seen: dict[str, tuple[float, float]] = {}   # name@ns -> (scheduled, seen)
-        self.created: dict[str, tuple[float, float]] = {}   # name@ns -> (scheduled, creationTimestamp)
+        # name@ns -> (scheduled, seen by this watch, its creationTimestamp)
+        self.seen: dict[str, tuple[float, float, float]] = {}
         self.rss: list[tuple[float, float]] = []   # (time, operator RSS MiB)
         self.cpu: list[tuple[float, float]] = []   # (time, operator CPU seconds)
         self.stop = threading.Event()
@@ -126,10 +126,9 @@ class Watcher:
                     scheduled = (obj["metadata"].get("annotations") or {}).get(SCHEDULED)
                     if event["type"] == "ADDED" and scheduled:
                         with self.lock:
-                            key = f"{obj['metadata']['name']}@{obj['metadata']['namespace']}"
-                            self.seen.setdefault(key, (epoch(scheduled), time.time()))
-                            self.created.setdefault(key, (epoch(scheduled),
-                                                          epoch(obj["metadata"]["creationTimestamp"])))
+                            self.seen.setdefault(f"{obj['metadata']['name']}@{obj['metadata']['namespace']}",
+                                                 (epoch(scheduled), time.time(),
+                                                  epoch(obj["metadata"]["creationTimestamp"])))
             except Exception:  # a watch that expired: list again from now (unless the run is over)
                 if self.stop.is_set():
                     return
@@ -140,13 +139,13 @@ class Watcher:
 
     def delays(self, boundary: float) -> list[float]:
         with self.lock:
-            return [seen - scheduled for scheduled, seen in self.seen.values() if scheduled == boundary]
+            return [seen - scheduled for scheduled, seen, _ in self.seen.values() if scheduled == boundary]
 
     def creation_delays(self, boundary: float) -> list[float]:
         """By the apiserver's own creationTimestamp (whole seconds): when each backup was
         made, whatever the delay of the watch that delivers it (under load, seconds)."""
         with self.lock:
-            return [created - scheduled for scheduled, created in self.created.values() if scheduled == boundary]
+            return [created - scheduled for scheduled, _, created in self.seen.values() if scheduled == boundary]
 
 
 def descendants(pid: int) -> list[int]:
