@@ -27,6 +27,7 @@ from .inventory import Inventory, is_active
 from .jobs import ANNOTATION_RUN, LABEL_KIND, LABEL_NAME, MANAGED_BY
 from .kube import PLURALS
 from .names import label_value
+from .nudges import Nudges
 from .planning.schedule import SCHEDULE_ANNOTATION, SCHEDULE_LABEL
 from .status import condition, conditions_changed, merge_conditions
 from .waits import SafetyNet, WaitQueue
@@ -149,7 +150,11 @@ def active(status: kopf.Status, **_: Any) -> bool:
 @kopf.on.create(*BACKUPS)
 @kopf.on.update(*BACKUPS, field="spec.cancel")
 async def backup_changed(**kwargs: Any) -> None:
-    await after_the_fire(backups().reconcile, kwargs["namespace"], kwargs["name"])
+    """Asks for a pass and returns: kopf's worker for this backup is free at once. A pass
+    waits for a fleet's fire to go out first; one that fails is taken up again by its
+    Director's safety net, as every active run is."""
+    namespace, name = kwargs["namespace"], kwargs["name"]
+    run_passes().nudge(("DirectorBackup", namespace, name), functools.partial(backups().reconcile, namespace, name))
 
 
 def deleted(type: str, **_: Any) -> bool:   # kopf names the event type `type`
@@ -238,22 +243,39 @@ def verify_requested(**kwargs: Any) -> None:
         verifications().reconcile(kwargs["namespace"], kwargs["name"])
 
 
+Reconcile = Callable[[str, str], None]   # (namespace, name)
+
+
+def child_owner(labels: dict[str, str], annotations: dict[str, str]) -> tuple[str, Reconcile, str] | None:
+    """What a change of one of the operator's Jobs or pods asks to look at again: which
+    controller, its reconcile, and the name of the object it runs for."""
+    name = annotations.get(ANNOTATION_RUN) or labels.get(LABEL_NAME, "")
+    if labels.get(PURPOSE_LABEL) == "verify":
+        return "verification", verifications().reconcile, name
+    kind = labels.get(LABEL_KIND, "")
+    if kind == "DirectorBackupCatalog":
+        return kind, catalogs().reconcile, name
+    controller = controllers().get(kind)
+    return (kind, controller.reconcile, name) if controller and name else None
+
+
+@functools.cache
+def run_passes() -> Nudges:
+    """Every pass of a run, a catalog or a verification asked for by an event, one at a time
+    each; a fleet's fire goes out before any of them (they wait holding no thread)."""
+    return Nudges(lambda: handler_threads[0] if handler_threads else None, before=schedules().window.wait)
+
+
 @kopf.on.event("batch", "v1", "jobs", labels=MANAGED_BY)
 @kopf.on.event("", "v1", "pods", labels=MANAGED_BY)
-def run_child_changed(**kwargs: Any) -> None:
-    labels = dict(kwargs["labels"])
-    if labels.get(PURPOSE_LABEL) == "verify" and kwargs["namespace"]:
-        verifications().reconcile(kwargs["namespace"], dict(kwargs["annotations"]).get(ANNOTATION_RUN) or
-                                  labels.get(LABEL_NAME, ""))
-        return
-    if labels.get(LABEL_KIND) == "DirectorBackupCatalog" and kwargs["namespace"]:
-        catalogs().reconcile(kwargs["namespace"], dict(kwargs["annotations"]).get(ANNOTATION_RUN) or
-                             labels.get(LABEL_NAME, ""))
-        return
-    controller = controllers().get(labels.get(LABEL_KIND, ""))
-    name = dict(kwargs["annotations"]).get(ANNOTATION_RUN) or labels.get(LABEL_NAME)
-    if controller and name and kwargs["namespace"]:
-        controller.reconcile(kwargs["namespace"], name)
+async def run_child_changed(**kwargs: Any) -> None:
+    """Asks for a pass of the child's run (or catalog, or verification), and keeps nothing of
+    the event: however many changes come meanwhile, one pass follows the one under way."""
+    owner = child_owner(dict(kwargs["labels"]), dict(kwargs["annotations"]))
+    namespace = kwargs["namespace"]
+    if owner and namespace:
+        which, reconcile, name = owner
+        run_passes().nudge((which, namespace, name), functools.partial(reconcile, namespace, name))
 
 
 @kopf.on.delete(*BACKUPS, when=lambda spec, status, **_: spec.get("deletionPolicy") == "Delete"
@@ -278,15 +300,6 @@ def schedule_executor() -> concurrent.futures.ThreadPoolExecutor:
     """Schedule reconciles are I/O-bound and a fleet fires at the same second: they get
     threads of their own rather than queueing behind every other handler in kopf's pool."""
     return concurrent.futures.ThreadPoolExecutor(max_workers=48, thread_name_prefix="schedules")
-
-
-async def after_the_fire(act: Callable[..., Any], *args: Any) -> None:
-    """A fleet's fire goes first: other work on its backups and schedules waits until no
-    fire has gone out for a moment, and waits holding no thread (kopf has 16 for every
-    sync handler), then acts on kopf's threads."""
-    await schedules().window.wait()
-    await asyncio.get_running_loop().run_in_executor(handler_threads[0] if handler_threads else None,
-                                                     functools.partial(act, *args))
 
 
 @functools.cache
