@@ -38,38 +38,48 @@ class Inventory:
         self._runs: dict[Key, dict[Key, ActiveRun]] = {}
         self._filed: dict[tuple[str, str, str], tuple[Key | None, Key | None]] = {}
 
-    def observe(self, kind: str, body: dict[str, Any], deleted: bool = False) -> None:
+    def observe(self, kind: str, body: dict[str, Any], deleted: bool = False) -> bool:
+        """Files the run as the watch now shows it; whether it is a scheduled backup whose
+        record (phase, completion, verification) changed from the one filed before."""
         meta = body.get("metadata") or {}
         namespace, name = meta.get("namespace"), meta.get("name")
         if not namespace or not name:
-            return
+            return False
         with self._guard:
             schedule_key, run_key = self._filed.pop((kind, namespace, name), (None, None))
+            before = None
             if schedule_key is not None:
-                self._drop(self._scheduled, schedule_key, name)
+                before = self._drop(self._scheduled, schedule_key, name)
             if run_key is not None:
                 self._drop(self._runs, run_key, (kind, name))
             if deleted:
-                return
+                return False
             status = body.get("status") or {}
             label = (meta.get("labels") or {}).get(SCHEDULE_LABEL)
             schedule_key = (namespace, label) if kind == "DirectorBackup" and label else None
+            moved = False
             if schedule_key is not None:
-                self._scheduled.setdefault(schedule_key, {})[name] = self.record(body)
+                record = self.record(body)
+                self._scheduled.setdefault(schedule_key, {})[name] = record
+                moved = before is not None and before != record
             director = ((body.get("spec") or {}).get("directorRef") or {}).get("name")
             run_key = (namespace, director) if director and is_active(status) else None
             if run_key is not None:
                 self._runs.setdefault(run_key, {})[(kind, name)] = ActiveRun(kind, name, is_waiting(status))
             if schedule_key is not None or run_key is not None:
                 self._filed[(kind, namespace, name)] = (schedule_key, run_key)
+            return moved
 
     @staticmethod
-    def _drop(table: dict[Key, dict[Any, Any]], key: Key, item: Any) -> None:
+    def _drop(table: dict[Key, dict[Any, Any]], key: Key, item: Any) -> Any:
+        """Removes the item; what was filed under it."""
         entries = table.get(key)
-        if entries is not None:
-            entries.pop(item, None)
-            if not entries:
-                del table[key]
+        if entries is None:
+            return None
+        dropped = entries.pop(item, None)
+        if not entries:
+            del table[key]
+        return dropped
 
     def listing(self, namespace: str, label: str) -> list[dict[str, Any]] | None:
         """A schedule's backups, or None before the first LIST (the caller lists then)."""

@@ -199,8 +199,15 @@ async def take_inventory(**_: Any) -> None:
 
 
 @kopf.on.event(*BACKUPS)
-async def backup_seen(body: kopf.Body, type: str | None, **_: Any) -> None:
-    inventory().observe("DirectorBackup", dict(body), deleted=type == "DELETED")
+async def backup_seen(body: kopf.Body, type: str | None, namespace: str | None, **_: Any) -> None:
+    """A scheduled backup started or ended, or a verification judged it: its schedule's
+    status and retention follow. Told apart here, from the record the inventory keeps,
+    rather than by kopf's field handlers: those write the fields they follow into an
+    annotation of the backup, one more write per phase change of every scheduled backup."""
+    if inventory().observe("DirectorBackup", dict(body), deleted=type == "DELETED") and namespace:
+        meta = body.get("metadata") or {}
+        scheduler().poke((namespace, (meta.get("annotations") or {}).get(SCHEDULE_ANNOTATION)
+                          or (meta.get("labels") or {})[SCHEDULE_LABEL]))
 
 
 @kopf.on.event(*RESTORES)
@@ -333,17 +340,6 @@ async def schedule_seen(body: kopf.Body, type: str | None, **_: Any) -> None:
     """Created, listed at start, or changed (spec, suspend, run-now, retention): acted on at
     once; its own status writes do not wake it."""
     scheduler().observe(dict(body), deleted=type == "DELETED")
-
-
-@kopf.on.field(*BACKUPS, field="status.phase", labels={SCHEDULE_LABEL: kopf.PRESENT})
-@kopf.on.field(*BACKUPS, field="status.verification.lastVerdict", labels={SCHEDULE_LABEL: kopf.PRESENT})
-@kopf.on.field(*BACKUPS, field="status.verification.lastPassedTime", labels={SCHEDULE_LABEL: kopf.PRESENT})
-async def scheduled_backup_moved(**kwargs: Any) -> None:
-    """A scheduled backup started or ended, or a verification judged it: its schedule's
-    status and retention follow."""
-    if kwargs["namespace"]:
-        scheduler().poke((kwargs["namespace"], dict(kwargs["annotations"]).get(SCHEDULE_ANNOTATION)
-                          or dict(kwargs["labels"])[SCHEDULE_LABEL]))
 
 
 @kopf.on.delete(*SCHEDULES, when=lambda spec, **_: bool(spec.get("deleteBackupsWithSchedule")))

@@ -43,3 +43,21 @@ def test_a_changed_label_or_director_leaves_nothing_behind() -> None:
     assert inventory.listing("ns", "nightly") == [] and inventory.active_runs("ns", "prod") == []
     assert [r["metadata"]["name"] for r in inventory.listing("ns", "weekly") or []] == ["b1"]
     assert inventory.active_runs("ns", "lab") == [ActiveRun("DirectorBackup", "b1", False)]
+
+
+def test_it_tells_when_a_scheduled_backup_moved_so_that_its_schedule_follows() -> None:
+    inventory = Inventory(backup_record)
+    inventory.ready = True
+    assert not inventory.observe("DirectorBackup", body("b1"))   # first seen: its schedule made it
+    assert not inventory.observe("DirectorBackup", body("b1"))   # kopf's own annotation write, say
+    assert inventory.observe("DirectorBackup", body("b1", phase="Running"))
+    assert not inventory.observe("DirectorBackup", body("b1", phase="Running", reason="Uploading"))
+    assert inventory.observe("DirectorBackup", body("b1", phase="Succeeded"))
+    judged = body("b1", phase="Succeeded")
+    judged["status"]["verification"] = {"lastVerdict": "Passed", "lastPassedTime": "2026-11-30T00:00:00Z"}
+    assert inventory.observe("DirectorBackup", judged)
+    assert not inventory.observe("DirectorBackup", judged, deleted=True)
+    # a backup of no schedule, and a restore, never move a schedule
+    assert not inventory.observe("DirectorBackup", body("b2", schedule=None))
+    assert not inventory.observe("DirectorBackup", body("b2", phase="Succeeded", schedule=None))
+    assert not inventory.observe("DirectorRestore", body("r1", phase="Running", schedule=None))
