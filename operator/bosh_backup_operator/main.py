@@ -153,8 +153,7 @@ async def backup_changed(**kwargs: Any) -> None:
     """Asks for a pass and returns: kopf's worker for this backup is free at once. A pass
     waits for a fleet's fire to go out first; one that fails is taken up again by its
     Director's safety net, as every active run is."""
-    namespace, name = kwargs["namespace"], kwargs["name"]
-    run_passes().nudge(("DirectorBackup", namespace, name), functools.partial(backups().reconcile, namespace, name))
+    ask_for_pass(backups().kind, backups().reconcile, kwargs["namespace"], kwargs["name"])
 
 
 def deleted(type: str, **_: Any) -> bool:   # kopf names the event type `type`
@@ -273,6 +272,12 @@ def run_passes() -> Nudges:
     return Nudges(lambda: handler_threads[0] if handler_threads else None, before=schedules().window.wait)
 
 
+def ask_for_pass(which: str, reconcile: Reconcile, namespace: str, name: str) -> None:
+    """One key per object, whoever asks: a backup's own handlers and its Job's and pod's
+    events then share one pass."""
+    run_passes().nudge((which, namespace, name), functools.partial(reconcile, namespace, name))
+
+
 @kopf.on.event("batch", "v1", "jobs", labels=MANAGED_BY)
 @kopf.on.event("", "v1", "pods", labels=MANAGED_BY)
 async def run_child_changed(**kwargs: Any) -> None:
@@ -282,7 +287,7 @@ async def run_child_changed(**kwargs: Any) -> None:
     namespace = kwargs["namespace"]
     if owner and namespace:
         which, reconcile, name = owner
-        run_passes().nudge((which, namespace, name), functools.partial(reconcile, namespace, name))
+        ask_for_pass(which, reconcile, namespace, name)
 
 
 @kopf.on.delete(*BACKUPS, when=lambda spec, status, **_: spec.get("deletionPolicy") == "Delete"
