@@ -9,12 +9,15 @@ is found before the director is touched, whatever manifest.json says.
 from __future__ import annotations
 
 import hashlib
+import re
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+CHUNK = 1 << 20
 
 
 @dataclass
@@ -24,18 +27,170 @@ class BbrCheck:
     problems: list[str] = field(default_factory=list)
 
 
+class TarUnreadable(ValueError):
+    """A tar whose bytes are not a whole tar; the message says where and why."""
+
+
+_EXTENDED = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE, tarfile.SOLARIS_XHDTYPE,
+             tarfile.XGLTYPE)   # headers whose data describes the next member (or, 'g', every one)
+_EXTENDED_MOST = 1 << 20
+_PAX_RECORD = re.compile(rb"(\d+) ([^=]+)=")
+
+
+class TarSums:
+    """The sha256 of every regular file in a tar, taken from the tar's bytes fed in order.
+
+    A restore feeds each tar to one of these as it is fetched, so bbr's checksums are checked
+    on the way in rather than by reading every tar again from disk. No bytes are copied: the
+    members' data is hashed from slices of what is fed. Ustar, GNU and pax headers are read
+    (long names, pax `path` and `size`); a GNU sparse member, which bbr never writes, makes
+    `result` ask for tarfile's own reading of the file instead (`unsupported`).
+    """
+
+    def __init__(self) -> None:
+        self.sums: dict[str, str] = {}
+        self.unsupported = False
+        self._error = ""
+        self._offset = 0          # where in the tar the bytes fed so far end
+        self._header = bytearray()
+        self._left = 0            # bytes of the current member's data still to come
+        self._padding = 0         # then up to the next 512-byte block
+        self._digest: Any = None  # the current regular file's
+        self._name = ""
+        self._extended: bytearray | None = None   # an extended header's data being collected
+        self._extended_type = b""
+        self._next: dict[str, Any] = {}           # what it says of the next member
+        self._ended = False       # the end-of-archive block was read
+
+    def feed(self, data: bytes | memoryview) -> None:
+        view = memoryview(data)
+        while view and not (self._error or self._ended or self.unsupported):
+            if self._left:
+                piece, view = view[:self._left], view[self._left:]
+                if self._digest is not None:
+                    self._digest.update(piece)
+                elif self._extended is not None:
+                    self._extended += piece
+                self._left -= len(piece)
+                self._offset += len(piece)
+                if not self._left:
+                    self._member_ended()
+            elif self._padding:
+                skipped = min(self._padding, len(view))
+                view, self._padding, self._offset = view[skipped:], self._padding - skipped, self._offset + skipped
+            else:
+                taken = min(tarfile.BLOCKSIZE - len(self._header), len(view))
+                self._header += view[:taken]
+                view = view[taken:]
+                if len(self._header) == tarfile.BLOCKSIZE:
+                    self._read_header(bytes(self._header))
+                    self._header.clear()
+                    self._offset += tarfile.BLOCKSIZE
+
+    def result(self) -> dict[str, str]:
+        """{member name: sha256}, or TarUnreadable saying what is wrong with the tar."""
+        if self._error:
+            raise TarUnreadable(self._error)
+        if not self._ended and (self._left or self._header):
+            raise TarUnreadable(f"it ends at byte {self._offset + len(self._header)}, inside "
+                                f"{'the data of ' + repr(self._name) if self._left else 'a header'}")
+        if not self._ended and not self._offset:
+            raise TarUnreadable("it is empty")
+        return self.sums
+
+    def _read_header(self, block: bytes) -> None:
+        if block == tarfile.NUL * tarfile.BLOCKSIZE:
+            self._ended = True   # what follows is the tar's padding
+            return
+        try:
+            info = tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
+        except tarfile.HeaderError as error:
+            self._error = f"the header at byte {self._offset} cannot be read ({error})"
+            return
+        if info.type in _EXTENDED:
+            if info.size > _EXTENDED_MOST:   # names and pax records, held in memory
+                self._error = f"the header at byte {self._offset} announces {info.size} bytes of names or records"
+                return
+            self._extended, self._extended_type, self._digest = bytearray(), info.type, None
+            self._begin_data(info.size)
+            return
+        if info.type == tarfile.GNUTYPE_SPARSE:
+            self.unsupported = True
+            return
+        self._name = self._next.get("path", info.name)
+        size = int(self._next.get("size", info.size))
+        self._next = {}
+        self._extended = None
+        self._digest = hashlib.sha256() if info.type in tarfile.REGULAR_TYPES else None
+        # as tarfile reads it: a link, folder or device has no data, whatever its size field says
+        self._begin_data(size if self._digest is not None or info.type not in tarfile.SUPPORTED_TYPES else 0)
+
+    def _begin_data(self, size: int) -> None:
+        self._left, self._padding = size, -size % tarfile.BLOCKSIZE
+        if not size:
+            self._member_ended()
+
+    def _member_ended(self) -> None:
+        if self._digest is not None:
+            self.sums[self._name] = self._digest.hexdigest()
+            self._digest = None
+        elif self._extended is not None:
+            data, self._extended = bytes(self._extended), None
+            if self._extended_type == tarfile.GNUTYPE_LONGNAME:
+                self._next["path"] = data.split(tarfile.NUL, 1)[0].decode("utf-8", "surrogateescape")
+            elif self._extended_type in (tarfile.XHDTYPE, tarfile.SOLARIS_XHDTYPE):
+                self._read_pax(data)
+
+    def _read_pax(self, data: bytes) -> None:
+        position = 0
+        while position < len(data) and data[position:position + 1] != tarfile.NUL:
+            match = _PAX_RECORD.match(data, position)
+            length = int(match.group(1)) if match else 0
+            if not match or length <= match.end() - position or data[position + length - 1:position + length] != b"\n":
+                self._error = f"the pax header before byte {self._offset} cannot be read"
+                return
+            key = match.group(2).decode("utf-8", "surrogateescape")
+            value = data[match.end():position + length - 1].decode("utf-8", "surrogateescape")
+            if key.startswith("GNU.sparse."):   # GNU tar's pax form of a sparse file
+                self.unsupported = True
+                return
+            if key == "path":
+                self._next["path"] = value
+            elif key == "size":
+                if not value.isdigit():
+                    self._error = f"the pax header before byte {self._offset} gives a size of {value!r}"
+                    return
+                self._next["size"] = int(value)
+            position += length
+
+
 def tar_checksums(tar: Path) -> dict[str, str]:
+    """{member: sha256} of every regular file in the tar file."""
+    sums = TarSums()
+    with tar.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            sums.feed(chunk)
+            if sums.unsupported:
+                return tarfile_checksums(tar)
+    return sums.result()
+
+
+def tarfile_checksums(tar: Path) -> dict[str, str]:
+    """The same, by tarfile, which reads every kind of member (slower: it copies every byte)."""
     sums: dict[str, str] = {}
-    with tarfile.open(tar, "r:") as archive:
-        for member in archive:
-            if not member.isfile():
-                continue
-            handle = archive.extractfile(member)
-            assert handle is not None
-            digest = hashlib.sha256()
-            while chunk := handle.read(1 << 20):
-                digest.update(chunk)
-            sums[member.name] = digest.hexdigest()
+    try:
+        with tarfile.open(tar, "r:") as archive:
+            for member in archive:
+                if not member.isfile():
+                    continue
+                handle = archive.extractfile(member)
+                assert handle is not None
+                digest = hashlib.sha256()
+                while chunk := handle.read(CHUNK):
+                    digest.update(chunk)
+                sums[member.name] = digest.hexdigest()
+    except (tarfile.TarError, EOFError) as error:
+        raise TarUnreadable(str(error)) from None
     return sums
 
 
@@ -60,9 +215,9 @@ def expected_tars_of(metadata_file: Path) -> list[tuple[str, dict[str, str]]]:
         return []
 
 
-def check_bbr_folder(folder: Path) -> BbrCheck:
+def check_bbr_folder(folder: Path, streamed: dict[Path, TarSums] | None = None) -> BbrCheck:
     """Every file of every tar against bbr's metadata in `folder`; problems name the tar
-    and the file."""
+    and the file. A tar in `streamed` was hashed as it was fetched and is not read again."""
     check = BbrCheck()
     metadata_file = folder / "metadata"
     try:
@@ -84,18 +239,19 @@ def check_bbr_folder(folder: Path) -> BbrCheck:
             check.problems.append(f"{tar_name} is missing")
             continue
         check.tars += 1
-        problems, matching = compare_tar(tar_name, tar, expected)
+        problems, matching = compare_tar(tar_name, tar, expected, (streamed or {}).get(tar))
         check.problems += problems
         check.files += matching
     return check
 
 
-def compare_tar(tar_name: str, tar: Path, expected: dict[str, str]) -> tuple[list[str], int]:
+def compare_tar(tar_name: str, tar: Path, expected: dict[str, str],
+                streamed: TarSums | None = None) -> tuple[list[str], int]:
     """Every file in the tar against bbr's metadata: (problems naming the tar and the file,
     files that match)."""
     try:
-        actual = tar_checksums(tar)
-    except (tarfile.TarError, OSError, EOFError) as error:
+        actual = tar_checksums(tar) if streamed is None or streamed.unsupported else streamed.result()
+    except (TarUnreadable, OSError) as error:
         return [f"{tar_name} cannot be read as a tar ({error})"], 0
     problems, matching = [], 0
     for member, sha256 in sorted(expected.items()):

@@ -10,10 +10,17 @@ from typing import Any
 import yaml
 
 from ..bosh import parsers
-from ..bosh.artifact import BbrCheck, blobs_restored, check_bbr_folder, expected_tars_of, manifest_problems
+from ..bosh.artifact import (
+    BbrCheck,
+    TarSums,
+    blobs_restored,
+    check_bbr_folder,
+    expected_tars_of,
+    manifest_problems,
+)
 from ..bosh.diagnose import diagnose_bbr, diagnose_bosh
 from ..planning.plan import Step
-from ..storage import StorageError, open_store
+from ..storage import StorageError, Tap, open_store
 from ..storage.encryption import Undecryptable, decrypt_file, load_identities
 from . import scratch
 from .actions import director_info, parsed, run_bosh
@@ -208,10 +215,10 @@ def check_identity(step: Step, context: Context, store: Any, manifest: dict[str,
 
 
 def decrypted(step: Step, context: Context, manifest: dict[str, Any], entry: dict[str, Any], source: Path,
-              target: Path, identities: list[Any]) -> None:
+              target: Path, identities: list[Any], tap: Tap | None = None) -> None:
     """source decrypted into target and checked against the plaintext manifest.json records."""
     try:
-        plain = decrypt_file(source, target, identities)
+        plain = decrypt_file(source, target, identities, tap)
     except Undecryptable as error:
         origin = (context.plan.options.get("identity") or {}).get("from", "the identity")
         if not error.wrong_key:   # the key fits, the bytes do not
@@ -235,18 +242,19 @@ def as_recorded(step: Step, what: str, sha256: str, size: int, recorded: dict[st
                                              "not touched; restore another backup.")
 
 
-def fetch_checked(step: Step, store: Any, entry: dict[str, Any], target: Path, progress: Any = None) -> None:
+def fetch_checked(step: Step, store: Any, entry: dict[str, Any], target: Path, progress: Any = None,
+                  tap: Tap | None = None) -> None:
     """One stored file fetched, and its bytes checked against manifest.json."""
     try:
-        fetched = store.fetch(entry["name"], target, progress)
+        fetched = store.fetch(entry["name"], target, progress, tap)
     except StorageError as error:
         raise StepFailed(error.reason, f"{step.name} failed: {error.message}") from None
     as_recorded(step, f"{entry['name']} has", fetched.sha256, fetched.size, entry)
 
 
-def bbr_checksums_match(step: Step, folder: Path) -> BbrCheck:
+def bbr_checksums_match(step: Step, folder: Path, streamed: dict[Path, TarSums] | None = None) -> BbrCheck:
     """Every file in every tar of `folder` against bbr's metadata, or the step fails naming each."""
-    check = check_bbr_folder(folder)
+    check = check_bbr_folder(folder, streamed)
     if check.problems:
         raise StepFailed("ArtifactCorrupted", f"{step.name} failed: the artifact does not match bbr's own "
                                               f"metadata: {'; '.join(check.problems[:10])}. The director was not "
@@ -282,19 +290,23 @@ def verify_artifact(step: Step, context: Context) -> str:
         nonlocal moved
         moved += count
         context.reporter.update(step.name, percent=moved * 100 // max(total, 1), bytes_done=moved, bytes_total=total)
+    streamed: dict[Path, TarSums] = {}   # bbr's tars, their files hashed as they land, not read again after
     for entry in files:
-        fetch_checked(step, store, entry, folder / entry["name"], progress)
+        landing = folder / (entry.get("plaintext") or entry)["name"]
+        tap = None
+        if manifest.get("method") == "bbr" and landing.suffix == ".tar":
+            tap = streamed.setdefault(landing, TarSums()).feed
+        fetch_checked(step, store, entry, folder / entry["name"], progress, None if entry.get("plaintext") else tap)
         if entry.get("plaintext"):   # into the name bbr knows, checked again after decryption
             ciphertext = folder / entry["name"]
-            decrypted(step, context, manifest, entry, ciphertext, folder / entry["plaintext"]["name"],
-                      identities_of(step, context, manifest))
+            decrypted(step, context, manifest, entry, ciphertext, landing, identities_of(step, context, manifest), tap)
             ciphertext.unlink()
     message = (f"{len(files)} files, {total} bytes (as manifest.json lists them, itself not counted), every sha256 "
                "matches")
     if manifest.get("encryption"):
         message += ", each decrypted and its plaintext's sha256 matching too"
     if manifest.get("method") == "bbr":  # bbr's own checksums too: a tar damaged before manifest.json was written
-        check = bbr_checksums_match(step, folder / "bbr")
+        check = bbr_checksums_match(step, folder / "bbr", streamed)
         message += f"; bbr's metadata matches all {check.files} files in its {check.tars} tars"
     return message
 
