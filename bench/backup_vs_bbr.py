@@ -79,26 +79,29 @@ def blobstore(director: SimulatedDirector, total: int) -> list[int]:
 
 
 class Sampler(threading.Thread):
-    """Peak RSS of runner processes and peak bytes in the pods' scratch volumes."""
+    """Peak RSS of runner processes, the CPU they spend themselves (bbr and bosh, their
+    children, not counted; the last 0.25 s of each missed), and peak bytes in the pods'
+    scratch volumes."""
 
     def __init__(self, node_root: Path):
         super().__init__(daemon=True)
         self.node_root, self.stopping = node_root, threading.Event()
-        self.rss, self.scratch = 0.0, 0
+        self.rss, self.scratch, self.cpu = 0.0, 0, dict[int, float]()
 
     def run(self) -> None:
         while not self.stopping.wait(0.25):
             for pid in runner_pids():
                 try:
                     self.rss = max(self.rss, rss_mib(pid))
+                    self.cpu[pid] = cpu_seconds(pid)
                 except OSError:
                     continue
             for work in (self.node_root / "pods").glob("*/volumes/work"):
                 self.scratch = max(self.scratch, used_bytes(work))
 
-    def take(self) -> tuple[float, int]:
-        figures = (self.rss, self.scratch)
-        self.rss, self.scratch = 0.0, 0
+    def take(self) -> tuple[float, int, float]:
+        figures = (self.rss, self.scratch, sum(self.cpu.values()))
+        self.rss, self.scratch, self.cpu = 0.0, 0, {}
         return figures
 
 
@@ -149,6 +152,10 @@ def wait_run(harness: Harness, plural: str, name: str, done: Callable[[dict[str,
         time.sleep(0.1)
 
 
+def steps_seen(seen: dict[str, list[float]], began: float) -> str:
+    return ", ".join(f"{step} {marks[0] - began:.1f}-{marks[-1] - began:.1f}s" for step, marks in seen.items() if marks)
+
+
 def step_ended(status: dict[str, Any], step: str) -> bool:
     return any(s.get("name") == step and s.get("state") == "Succeeded" for s in status.get("steps") or [])
 
@@ -180,10 +187,9 @@ class Round:
         self.harness.admin.post(f"/apis/{API}/namespaces/{NS}/directorbackups", backup(name, NS, director))
         seen: dict[str, list[float]] = {}
         status = wait_run(self.harness, "directorbackups", name, lambda s: s.get("phase") == "Succeeded", seen)
-        steps = ", ".join(f"{step} {marks[0] - began:.1f}-{marks[-1] - began:.1f}s" for step, marks in seen.items()
-                          if marks)
         largest = max(f["size"] for f in status["artifact"]["files"])
-        print(f"  {name}: steps (seen from create) {steps}; largest stored file {largest / MIB:.0f} MiB")
+        print(f"  {name}: steps (seen from create) {steps_seen(seen, began)}; largest stored file "
+              f"{largest / MIB:.0f} MiB")
 
     def backup_to_s3(self) -> None:
         self.operator_backup("to-s3", "s3")
@@ -210,8 +216,11 @@ class Round:
         body = {"apiVersion": API, "kind": "DirectorRestore", "metadata": {"name": name, "namespace": NS},
                 "spec": {"directorRef": {"name": "to-s3"}, "force": True,
                          "source": {"backupRef": {"name": f"s3-{self.number}"}}}}
+        began = time.monotonic()
         self.harness.admin.post(f"/apis/{API}/namespaces/{NS}/directorrestores", body)
-        status = wait_run(self.harness, "directorrestores", name, lambda s: step_ended(s, "RestoreDatabase"))
+        seen: dict[str, list[float]] = {}
+        status = wait_run(self.harness, "directorrestores", name, lambda s: step_ended(s, "RestoreDatabase"), seen)
+        print(f"  {name}: steps (seen from create) {steps_seen(seen, began)}")
         ended = next(s for s in status["steps"] if s["name"] == "RestoreDatabase")["completionTime"]
         created = self.harness.admin.get(f"/apis/{API}/namespaces/{NS}/directorrestores/{name}")
         wait_run(self.harness, "directorrestores", name, lambda s: s.get("phase") in ("Succeeded", "Failed"))
@@ -279,7 +288,7 @@ def main() -> None:
                 (busy0, wait0), server0, began = machine_seconds(), cpu_seconds(server_pid), time.monotonic()
                 figures[key].append(timed(action))
                 wall = time.monotonic() - began
-                peak_rss, peak_scratch = sampler.take()
+                peak_rss, peak_scratch, runner_cpu = sampler.take()
                 busy, waiting = machine_seconds()
                 line = (f"round {number + 1}: {key} {figures[key][-1]:.1f}s; machine busy "
                         f"{(busy - busy0) / wall:.2f} of {os.cpu_count()} cores, waiting on I/O "
@@ -287,7 +296,8 @@ def main() -> None:
                 if key in scratch:
                     rss.append(peak_rss)
                     scratch[key].append(peak_scratch)
-                    line += f" (runner RSS {peak_rss:.0f} MiB, scratch {peak_scratch / MIB:.0f} MiB)"
+                    line += (f" (runner RSS {peak_rss:.0f} MiB, its own CPU {runner_cpu:.1f} s, scratch "
+                             f"{peak_scratch / MIB:.0f} MiB)")
                 print(line, flush=True)
             one.clean()
 
