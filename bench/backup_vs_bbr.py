@@ -7,6 +7,9 @@ hundreds of MiB, --size-gib in all, beside its database, UAA and CredHub dumps. 
 round measures, in alternating order, median of --runs rounds:
 
 - T_bbr: `bbr director backup` alone into a local folder;
+- T_bbr_hashed: the same, with a plain reader taking each tar's sha256 as bbr writes it
+  (not a goal's baseline: it tells the cost of that one pass on these shared cores from
+  the rest of the operator's);
 - T_up: that folder uploaded with boto3 `upload_file` (its own parts and threads);
 - T_s3 and T_pvc: a DirectorBackup to S3 and to a claim, create to Succeeded;
 - T_bbr_restore: `bbr director restore` from the local folder;
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
 import json
 import os
 import shutil
@@ -176,6 +180,31 @@ class Round:
         subprocess.run([*self.bbr_argv, "backup", "--artifact-path", str(self.local)], check=True, cwd=self.local,
                        stdout=subprocess.DEVNULL)
 
+    def bbr_backup_hashed(self) -> None:
+        folder = self.local.parent / f"hashed-{self.number}"
+        folder.mkdir()
+        bbr = subprocess.Popen([*self.bbr_argv, "backup", "--artifact-path", str(folder)], cwd=folder,
+                               stdout=subprocess.DEVNULL)
+        readers: dict[Path, tuple[Any, Any]] = {}   # tar -> (open file, sha256)
+        while True:
+            ended = bbr.poll() is not None
+            for tar in folder.glob("*/*.tar"):
+                if tar not in readers:
+                    readers[tar] = (tar.open("rb"), hashlib.sha256())
+            behind = False
+            for handle, digest in readers.values():
+                while chunk := handle.read(1 << 20):
+                    digest.update(chunk)
+                    behind = True
+            if ended and not behind:
+                break
+            if not behind:
+                time.sleep(0.05)
+        for handle, _ in readers.values():
+            handle.close()
+        assert bbr.returncode == 0, bbr.returncode
+        shutil.rmtree(folder)
+
     def upload(self) -> None:
         for path in sorted(self.local.rglob("*")):
             if path.is_file():
@@ -267,7 +296,7 @@ def main() -> None:
         server_pid = s3.process.popen.pid
         sampler.start()
         figures: dict[str, list[float]] = {key: [] for key in (
-            "bbr", "up", "s3", "pvc", "bbr_restore", "down", "restore")}
+            "bbr", "bbr_hashed", "up", "s3", "pvc", "bbr_restore", "down", "restore")}
         rss: list[float] = []
         scratch: dict[str, list[int]] = {"s3": [], "pvc": [], "restore": []}   # the operator's runs
         print(f"director: {len(sizes)} blobs, {sum(sizes) / (1 << 30):.2f} GiB, largest {max(sizes) // MIB} MiB")
@@ -276,12 +305,12 @@ def main() -> None:
             one = Round(number, work, harness, client, bucket, bbr_argv)
             # alternate the order from round to round, so neither side always runs on a warm cache
             backups: list[tuple[str, Callable[[], float | None]]] = [
-                ("bbr", one.bbr_backup), ("up", one.upload), ("s3", one.backup_to_s3),
-                ("pvc", one.backup_to_pvc)]
+                ("bbr", one.bbr_backup), ("bbr_hashed", one.bbr_backup_hashed), ("up", one.upload),
+                ("s3", one.backup_to_s3), ("pvc", one.backup_to_pvc)]
             restores: list[tuple[str, Callable[[], float | None]]] = [
                 ("down", one.download), ("bbr_restore", one.bbr_restore), ("restore", one.operator_restore)]
             if number % 2:
-                backups = [backups[2], backups[3], backups[0], backups[1]]
+                backups = [backups[3], backups[4], backups[1], backups[0], backups[2]]   # up follows bbr
                 restores.reverse()
             for key, action in [*backups, *restores]:
                 sampler.take()
@@ -309,6 +338,8 @@ def main() -> None:
         print(f"  scratch peak (MiB): S3 {max(scratch['s3']) / MIB:.0f}, PVC {max(scratch['pvc']) / MIB:.0f}, "
               f"restore {max(scratch['restore']) / MIB:.0f}; the largest stored file is the blobstore's tar, "
               f"about {sum(sizes) / MIB:.0f} MiB")
+        print(f"  a claim's backup against bbr with one sha256 reader following its tars (T_pvc/T_bbr_hashed): "
+              f"{median['pvc'] / median['bbr_hashed']:.2f}")
         print(f"ratio backup-s3/bbr: {median['s3'] / median['bbr']:.2f}")
         print(f"ratio backup-pvc/bbr: {median['pvc'] / median['bbr']:.2f}")
         print(f"ratio restore/(download+bbr): {median['restore'] / (median['down'] + median['bbr_restore']):.2f}")
