@@ -25,7 +25,8 @@ def harness() -> Iterator[object]:
     # paths, as they would in the Dockerfile's image: see tests/harness/image.py
     workdir = Path(tempfile.mkdtemp(prefix="bosh-backup-tests-"))
     env = Harness(workdir, operator_env={
-        "BOSH_BACKUP_RECHECK_SECONDS": "2", "BOSH_BACKUP_SAFETY_NET_SECONDS": "3",
+        "BOSH_BACKUP_RECHECK_SECONDS": "2", "BOSH_BACKUP_READY_RECHECK_SECONDS": "6",
+        "BOSH_BACKUP_SAFETY_NET_SECONDS": "3",
         "BOSH_BACKUP_RUNNER_GRACE_SECONDS": "20"})
     try:
         env.start()

@@ -13,7 +13,7 @@ import kopf
 
 from . import GROUP, VERSION, kube
 from . import settings as operator_settings
-from .api.director import director_references, find_problems, plain_http_warning, readiness
+from .api.director import Rechecks, director_references, find_problems, plain_http_warning, readiness
 from .config import OperatorConfig
 from .connections import BoundedSessions, connection_limit
 from .controllers.backup import TERMINAL, BackupController
@@ -38,6 +38,7 @@ RESTORES = (GROUP, VERSION, "directorrestores")
 SCHEDULES = (GROUP, VERSION, "directorbackupschedules")
 CATALOGS = (GROUP, VERSION, "directorbackupcatalogs")
 RECHECK_SECONDS = float(os.environ.get("BOSH_BACKUP_RECHECK_SECONDS", "30"))
+READY_RECHECK_SECONDS = float(os.environ.get("BOSH_BACKUP_READY_RECHECK_SECONDS", "300"))
 SAFETY_NET_SECONDS = float(os.environ.get("BOSH_BACKUP_SAFETY_NET_SECONDS", "10"))
 WAITING_SAFETY_NET_SECONDS = float(os.environ.get("BOSH_BACKUP_WAITING_SAFETY_NET_SECONDS", "60"))
 
@@ -77,6 +78,10 @@ def backups() -> BackupController:
     return controller
 
 
+def deleted(type: str, **_: Any) -> bool:   # kopf names the event type `type`
+    return type == "DELETED"
+
+
 # -- Director ------------------------------------------------------------------------------------
 
 def reconcile_director(body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status,
@@ -106,15 +111,33 @@ def reconcile_director(body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status
 @kopf.on.create(*DIRECTORS)
 @kopf.on.update(*DIRECTORS, field="spec")
 def director_changed(**kwargs: Any) -> None:
+    rechecks().looked((kwargs["namespace"], kwargs["name"]))
     reconcile_director(kwargs["body"], kwargs["spec"], kwargs["meta"], kwargs["status"],
                        kwargs["namespace"], kwargs["patch"], kwargs["logger"])
+
+
+@functools.cache
+def rechecks() -> Rechecks:
+    return Rechecks(READY_RECHECK_SECONDS)
 
 
 @kopf.timer(*DIRECTORS, interval=RECHECK_SECONDS, initial_delay=RECHECK_SECONDS)
-def director_recheck(**kwargs: Any) -> None:
-    """Secrets can appear or change after the Director; look again now and then."""
-    reconcile_director(kwargs["body"], kwargs["spec"], kwargs["meta"], kwargs["status"],
-                       kwargs["namespace"], kwargs["patch"], kwargs["logger"])
+async def director_recheck(**kwargs: Any) -> None:
+    """Secrets can appear, go or change after the Director: look again, every tick while it
+    is not Ready, and now and then once it is."""
+    key = (kwargs["namespace"], kwargs["name"])
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True"
+                for c in kwargs["status"].get("conditions") or [])
+    if not rechecks().due(key, ready):
+        return
+    rechecks().looked(key)
+    await asyncio.to_thread(reconcile_director, kwargs["body"], kwargs["spec"], kwargs["meta"], kwargs["status"],
+                            kwargs["namespace"], kwargs["patch"], kwargs["logger"])
+
+
+@kopf.on.event(*DIRECTORS, when=deleted)
+async def director_gone(**kwargs: Any) -> None:
+    rechecks().forget((kwargs["namespace"], kwargs["name"]))
 
 
 # -- DirectorBackupCatalog -----------------------------------------------------------------------
@@ -154,10 +177,6 @@ async def backup_changed(**kwargs: Any) -> None:
     waits for a fleet's fire to go out first; one that fails is taken up again by its
     Director's safety net, as every active run is."""
     ask_for_pass(backups().kind, backups().reconcile, kwargs["namespace"], kwargs["name"])
-
-
-def deleted(type: str, **_: Any) -> bool:   # kopf names the event type `type`
-    return type == "DELETED"
 
 
 @kopf.on.event(*BACKUPS, when=deleted)   # filtered first: a fleet's runs change status all the time

@@ -6,6 +6,7 @@ missing and say so naming the field, so a user can fix the right line.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -110,3 +111,25 @@ def plain_http_warning(spec: dict[str, Any]) -> str | None:
         return (f"spec.storage.s3.endpoint {endpoint} is plain HTTP: the storage keys and every artifact "
                 "(the director's credentials among them) travel unencrypted; use https:// with caCert")
     return None
+
+
+class Rechecks:
+    """When a Director's recheck tick reads its Secrets again: every tick while it is not
+    Ready (so a Secret created after it is seen soon), and at most every `ready_every`
+    seconds once it is (each look costs a GET per Secret it names; a fleet's Directors
+    are almost all Ready, and their reads were most of an idle operator's work)."""
+
+    def __init__(self, ready_every: float, clock: Callable[[], float] = time.monotonic):
+        self.ready_every, self.clock = ready_every, clock
+        self._looked: dict[tuple[str, str], float] = {}
+
+    def looked(self, director: tuple[str, str]) -> None:
+        """A look was taken now (a tick's, or one on a create or a spec change)."""
+        self._looked[director] = self.clock()
+
+    def due(self, director: tuple[str, str], ready: bool) -> bool:
+        last = self._looked.get(director)
+        return not ready or last is None or self.clock() - last >= self.ready_every
+
+    def forget(self, director: tuple[str, str]) -> None:
+        self._looked.pop(director, None)
