@@ -295,7 +295,8 @@ def verify_artifact(step: Step, context: Context) -> str:
         landing = folder / (entry.get("plaintext") or entry)["name"]
         tap = None
         if manifest.get("method") == "bbr" and landing.suffix == ".tar":
-            tap = streamed.setdefault(landing, TarSums()).feed
+            streamed[landing] = TarSums()
+            tap = streamed[landing].feed
         fetch_checked(step, store, entry, folder / entry["name"], progress, None if entry.get("plaintext") else tap)
         if entry.get("plaintext"):   # into the name bbr knows, checked again after decryption
             ciphertext = folder / entry["name"]
