@@ -340,7 +340,8 @@ def test_a_failed_upload_says_why(harness: Any, ns: str, make_director: Any, art
 def test_a_tar_damaged_before_the_manifest_was_written_is_caught_by_bbrs_checksums(
         harness: Any, ns: str, make_director: Any, artifacts: Any) -> None:
     """manifest.json's sums agree with the damaged tar (it was damaged before they were taken);
-    bbr's own metadata does not, and VerifyArtifact says which file, before the director is touched."""
+    bbr's own metadata does not: bbr refuses it before it reaches the director, and
+    RestoreDatabase says which file."""
     import hashlib
 
     from boshsim.capture import flip_data_byte
@@ -361,8 +362,9 @@ def test_a_tar_damaged_before_the_manifest_was_written_is_caught_by_bbrs_checksu
         harness.apply(body)
         status = failed_restore(harness, "lambda-r1")
         assert status["reason"] == "ArtifactCorrupted"
-        failed_step = next(s for s in status["steps"] if s["state"] == "Failed")
-        assert failed_step["name"] == "VerifyArtifact"
+        states = {s["name"]: s["state"] for s in status["steps"]}
+        assert (states["VerifyArtifact"], states["RestoreDatabase"]) == ("Succeeded", "Failed")
+        failed_step = next(s for s in status["steps"] if s["name"] == "RestoreDatabase")
         assert "bosh-0-director.tar: ./director-db.json has sha256" in failed_step["message"]
         assert "The director was not touched" in failed_step["message"]
         assert fresh.snapshot() == untouched

@@ -40,9 +40,8 @@ _PAX_RECORD = re.compile(rb"(\d+) ([^=]+)=")
 class TarSums:
     """The sha256 of every regular file in a tar, taken from the tar's bytes fed in order.
 
-    A restore feeds each tar to one of these as it is fetched, so bbr's checksums are checked
-    on the way in rather than by reading every tar again from disk. No bytes are copied: the
-    members' data is hashed from slices of what is fed. Ustar, GNU and pax headers are read
+    Faster than tarfile, which copies every member's bytes: here the members' data is hashed
+    from slices of what is fed. Ustar, GNU and pax headers are read
     (long names, pax `path` and `size`); a GNU sparse member, which bbr never writes, makes
     `result` ask for tarfile's own reading of the file instead (`unsupported`).
     """
@@ -215,9 +214,9 @@ def expected_tars_of(metadata_file: Path) -> list[tuple[str, dict[str, str]]]:
         return []
 
 
-def check_bbr_folder(folder: Path, streamed: dict[Path, TarSums] | None = None) -> BbrCheck:
+def check_bbr_folder(folder: Path) -> BbrCheck:
     """Every file of every tar against bbr's metadata in `folder`; problems name the tar
-    and the file. A tar in `streamed` was hashed as it was fetched and is not read again."""
+    and the file."""
     check = BbrCheck()
     metadata_file = folder / "metadata"
     try:
@@ -239,23 +238,17 @@ def check_bbr_folder(folder: Path, streamed: dict[Path, TarSums] | None = None) 
             check.problems.append(f"{tar_name} is missing")
             continue
         check.tars += 1
-        problems, matching = compare_tar(tar_name, tar, expected, (streamed or {}).get(tar))
+        problems, matching = compare_tar(tar_name, tar, expected)
         check.problems += problems
         check.files += matching
     return check
 
 
-def compare_tar(tar_name: str, tar: Path, expected: dict[str, str],
-                streamed: TarSums | None = None) -> tuple[list[str], int]:
+def compare_tar(tar_name: str, tar: Path, expected: dict[str, str]) -> tuple[list[str], int]:
     """Every file in the tar against bbr's metadata: (problems naming the tar and the file,
     files that match)."""
     try:
-        if streamed is None:
-            actual = tar_checksums(tar)
-        elif streamed.unsupported:   # the stream already met what only tarfile reads: straight to it
-            actual = tarfile_checksums(tar)
-        else:
-            actual = streamed.result()
+        actual = tar_checksums(tar)
     except (TarUnreadable, OSError) as error:
         return [f"{tar_name} cannot be read as a tar ({error})"], 0
     problems, matching = [], 0

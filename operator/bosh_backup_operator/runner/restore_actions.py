@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tarfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,6 @@ import yaml
 from ..bosh import parsers
 from ..bosh.artifact import (
     BbrCheck,
-    TarSums,
     blobs_restored,
     check_bbr_folder,
     expected_tars_of,
@@ -20,7 +20,7 @@ from ..bosh.artifact import (
 )
 from ..bosh.diagnose import diagnose_bbr, diagnose_bosh
 from ..planning.plan import Step
-from ..storage import StorageError, Tap, open_store
+from ..storage import StorageError, open_store
 from ..storage.encryption import Undecryptable, decrypt_file, load_identities
 from . import scratch
 from .actions import director_info, parsed, run_bosh
@@ -94,7 +94,7 @@ def extract_plainly(archive: Path, target: Path) -> None:
                 raise ValueError(f"{member.name} is neither a file nor a folder")
 
 
-def fetch_plain_bbr(step: Step, context: Context, store: Any, plain: str, folder: Path) -> Path:
+def fetch_plain_bbr(step: Step, report: StepReport, store: Any, plain: str, folder: Path) -> Path:
     """The plain artifact's files in folder/bbr, as `bbr director restore` wants them."""
     target = folder / "bbr"
     target.mkdir(parents=True, exist_ok=True)
@@ -103,8 +103,7 @@ def fetch_plain_bbr(step: Step, context: Context, store: Any, plain: str, folder
             store.fetch("metadata", target / "metadata")
             names = [tar for tar, _ in expected_tars_of(target / "metadata")]
             for number, name in enumerate(names, start=1):
-                context.reporter.update(step.name, message=f"{number}/{len(names)} {name}",
-                                        percent=(number - 1) * 100 // max(len(names), 1))
+                report(message=f"{number}/{len(names)} {name}", percent=(number - 1) * 100 // max(len(names), 1))
                 store.fetch(name, target / name)
             return target
         archive = folder / "plain.tar"
@@ -141,22 +140,7 @@ def precheck(step: Step, context: Context) -> str:
     context.reporter.extra["source"] = {"location": store.location,
                                         **({"backup": context.plan.options["backup"]}
                                            if context.plan.options.get("backup") else {})}
-    director_info(step, context)  # answers, and accepts the credentials
-    info = context.director
-    reader = parsers.parse_v1_deployments if v1 else parsers.parse_deployments
-    deployments = parsed(step, reader, run_bosh(step, context, step.commands["deployments"]).stdout)
     manifest = manifest_of(context)
-    in_place = bool(deployments) and holds_database_of(info, deployments, manifest)
-    if in_place and not step.options.get("force"):
-        # a second try after a restore whose later steps failed: its database is there already
-        context.reporter.extra["databaseInPlace"] = True
-    elif deployments and not step.options.get("force"):
-        names = ", ".join(d["name"] for d in deployments[:10])
-        raise StepFailed("DirectorNotEmpty", f'{step.name} failed: Director "{context.plan.director}" (the BOSH '
-                                             f"director {info['name']}, {info['uuid']}) already has "
-                                             f"{len(deployments)} deployments ({names}); a restore replaces its "
-                                             "database. Restore into a fresh director, or set spec.force: true "
-                                             "in a new DirectorRestore.")
     sealed = check_identity(step, context, store, manifest)
     method = manifest.get("method", "")
     if method == "bbr" and "bbr" not in context.plan.steps[2].commands:
@@ -166,12 +150,98 @@ def precheck(step: Step, context: Context) -> str:
         raise StepFailed("MethodNotSupported", f"{step.name} failed: the backup was made with bosh v1 `backup`; "
                                                "restore it into a Director with spec.cli: v1")
     context.reporter.extra["source"]["method"] = method
+    # the artifact is found and can be opened: its download need not wait for the director's checks
+    verify = next((s for s in context.plan.steps if s.action == "verify-artifact"), None)
+    if verify is not None and not context.reporter.succeeded(verify.name):
+        context.head_start = HeadStart(verify, context)
+    try:
+        director_info(step, context)  # answers, and accepts the credentials
+        info = context.director
+        reader = parsers.parse_v1_deployments if v1 else parsers.parse_deployments
+        deployments = parsed(step, reader, run_bosh(step, context, step.commands["deployments"]).stdout)
+        in_place = bool(deployments) and holds_database_of(info, deployments, manifest)
+        if in_place and not step.options.get("force"):
+            # a second try after a restore whose later steps failed: its database is there already
+            context.reporter.extra["databaseInPlace"] = True
+        elif deployments and not step.options.get("force"):
+            names = ", ".join(d["name"] for d in deployments[:10])
+            raise StepFailed("DirectorNotEmpty", f'{step.name} failed: Director "{context.plan.director}" (the '
+                                                 f"BOSH director {info['name']}, {info['uuid']}) already has "
+                                                 f"{len(deployments)} deployments ({names}); a restore replaces "
+                                                 "its database. Restore into a fresh director, or set spec.force: "
+                                                 "true in a new DirectorRestore.")
+    except BaseException:
+        if context.head_start is not None:
+            context.head_start.stop()
+            context.head_start = None
+        raise
     resumed = ("; it already holds this backup's database, so RestoreDatabase is skipped"
                if context.reporter.extra.get("databaseInPlace") else "")
     what = (f"a plain bbr artifact ({manifest['plain']})" if manifest.get("plain") else
             f"backup of {manifest.get('director', {}).get('name', '?')} ({method})")
     return (f"Director {info['name']} ({info['uuid']}) answers with {len(deployments)} deployments; {what} "
             f"found at {store.location}{sealed}{resumed}")
+
+
+class Abandoned(Exception):
+    """A fetch begun ahead of its step, stopped because the step will not run."""
+
+
+class StepReport:
+    """Where a fetch reports its step's progress: to the reporter at once or, for a fetch
+    begun ahead of its step, only from when the step begins (a Pending step shows nothing).
+    A stop asked for ends the fetch at its next report."""
+
+    def __init__(self, context: Context, name: str, *, live: bool = True):
+        self.context, self.name = context, name
+        self.live, self.stopping = threading.Event(), threading.Event()
+        if live:
+            self.live.set()
+
+    def __call__(self, **fields: Any) -> None:
+        if self.stopping.is_set():
+            raise Abandoned(self.name)
+        if self.live.is_set():
+            self.context.reporter.update(self.name, **fields)
+
+
+class HeadStart:
+    """VerifyArtifact's fetch and checks, begun on a thread once Precheck has found the
+    artifact, so that its bytes flow while Precheck asks the director. What it finds is
+    the step's own: its failure fails VerifyArtifact, and its progress shows once that
+    step begins. If Precheck fails, the fetch stops."""
+
+    STOP_WAIT = 60.0
+
+    def __init__(self, step: Step, context: Context):
+        # the store and its client are made here: making boto3 clients on two threads at once is not safe
+        store = open_store(context.plan.storage, context.plan.artifact_path)
+        if hasattr(store, "client"):
+            _ = store.client
+        self.report = StepReport(context, step.name, live=False)
+        self.outcome: list[Any] = []
+        self.thread = threading.Thread(target=self._fetch, args=(step, context, store), daemon=True,
+                                       name=f"{step.name}-head-start")
+        self.thread.start()
+
+    def _fetch(self, step: Step, context: Context, store: Any) -> None:
+        try:
+            self.outcome.append(fetch_and_check(step, context, store, self.report))
+        except BaseException as error:   # handed to the step, which raises it as its own
+            self.outcome.append(error)
+
+    def result(self) -> str:
+        """The step's message once the fetch and checks end, or their failure raised."""
+        self.report.live.set()
+        self.thread.join()
+        outcome = self.outcome[0]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return str(outcome)
+
+    def stop(self) -> None:
+        self.report.stopping.set()
+        self.thread.join(self.STOP_WAIT)
 
 
 def recipients_words(manifest: dict[str, Any]) -> str:
@@ -215,10 +285,10 @@ def check_identity(step: Step, context: Context, store: Any, manifest: dict[str,
 
 
 def decrypted(step: Step, context: Context, manifest: dict[str, Any], entry: dict[str, Any], source: Path,
-              target: Path, identities: list[Any], tap: Tap | None = None) -> None:
+              target: Path, identities: list[Any]) -> None:
     """source decrypted into target and checked against the plaintext manifest.json records."""
     try:
-        plain = decrypt_file(source, target, identities, tap)
+        plain = decrypt_file(source, target, identities)
     except Undecryptable as error:
         origin = (context.plan.options.get("identity") or {}).get("from", "the identity")
         if not error.wrong_key:   # the key fits, the bytes do not
@@ -242,19 +312,18 @@ def as_recorded(step: Step, what: str, sha256: str, size: int, recorded: dict[st
                                              "not touched; restore another backup.")
 
 
-def fetch_checked(step: Step, store: Any, entry: dict[str, Any], target: Path, progress: Any = None,
-                  tap: Tap | None = None) -> None:
+def fetch_checked(step: Step, store: Any, entry: dict[str, Any], target: Path, progress: Any = None) -> None:
     """One stored file fetched, and its bytes checked against manifest.json."""
     try:
-        fetched = store.fetch(entry["name"], target, progress, tap)
+        fetched = store.fetch(entry["name"], target, progress)
     except StorageError as error:
         raise StepFailed(error.reason, f"{step.name} failed: {error.message}") from None
     as_recorded(step, f"{entry['name']} has", fetched.sha256, fetched.size, entry)
 
 
-def bbr_checksums_match(step: Step, folder: Path, streamed: dict[Path, TarSums] | None = None) -> BbrCheck:
+def bbr_checksums_match(step: Step, folder: Path) -> BbrCheck:
     """Every file in every tar of `folder` against bbr's metadata, or the step fails naming each."""
-    check = check_bbr_folder(folder, streamed)
+    check = check_bbr_folder(folder)
     if check.problems:
         raise StepFailed("ArtifactCorrupted", f"{step.name} failed: the artifact does not match bbr's own "
                                               f"metadata: {'; '.join(check.problems[:10])}. The director was not "
@@ -263,19 +332,27 @@ def bbr_checksums_match(step: Step, folder: Path, streamed: dict[Path, TarSums] 
 
 
 def verify_artifact(step: Step, context: Context) -> str:
+    head_start, context.head_start = context.head_start, None
+    if head_start is not None:
+        return head_start.result()
+    return fetch_and_check(step, context, open_store(context.plan.storage, context.plan.artifact_path),
+                           StepReport(context, step.name))
+
+
+def fetch_and_check(step: Step, context: Context, store: Any, report: StepReport) -> str:
+    """Every file of the artifact fetched into the step's folder, each checked against
+    manifest.json as it lands, and a bbr artifact's tars against bbr's own metadata."""
     manifest = manifest_of(context)
     folder = Path(step.options["folder"])
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     if manifest.get("plain"):
-        store = open_store(context.plan.storage, context.plan.artifact_path)
-        check = bbr_checksums_match(step, fetch_plain_bbr(step, context, store, manifest["plain"], folder))
+        check = bbr_checksums_match(step, fetch_plain_bbr(step, report, store, manifest["plain"], folder))
         return (f"a plain bbr artifact ({manifest['plain']}, no manifest.json): no stored checksums to compare, "
                 f"and bbr's metadata matches all {check.files} files in its {check.tars} tars")
     files = manifest.get("files") or []
     if not files:
         raise StepFailed("ArtifactInvalid", f"{step.name} failed: manifest.json lists no files")
-    store = open_store(context.plan.storage, context.plan.artifact_path)
     # an encrypted file is decrypted beside its ciphertext before the ciphertext goes
     total = sum(int(f["size"]) for f in files)
     needed = total + max([int(f["plaintext"]["size"]) for f in files if f.get("plaintext")] or [0])
@@ -289,26 +366,22 @@ def verify_artifact(step: Step, context: Context) -> str:
     def progress(count: int) -> None:
         nonlocal moved
         moved += count
-        context.reporter.update(step.name, percent=moved * 100 // max(total, 1), bytes_done=moved, bytes_total=total)
-    streamed: dict[Path, TarSums] = {}   # bbr's tars, their files hashed as they land, not read again after
+        report(percent=moved * 100 // max(total, 1), bytes_done=moved, bytes_total=total)
     for entry in files:
-        landing = folder / (entry.get("plaintext") or entry)["name"]
-        tap = None
-        if manifest.get("method") == "bbr" and landing.suffix == ".tar":
-            streamed[landing] = TarSums()
-            tap = streamed[landing].feed
-        fetch_checked(step, store, entry, folder / entry["name"], progress, None if entry.get("plaintext") else tap)
+        fetch_checked(step, store, entry, folder / entry["name"], progress)
         if entry.get("plaintext"):   # into the name bbr knows, checked again after decryption
             ciphertext = folder / entry["name"]
-            decrypted(step, context, manifest, entry, ciphertext, landing, identities_of(step, context, manifest), tap)
+            decrypted(step, context, manifest, entry, ciphertext, folder / entry["plaintext"]["name"],
+                      identities_of(step, context, manifest))
             ciphertext.unlink()
     message = (f"{len(files)} files, {total} bytes (as manifest.json lists them, itself not counted), every sha256 "
                "matches")
     if manifest.get("encryption"):
         message += ", each decrypted and its plaintext's sha256 matching too"
-    if manifest.get("method") == "bbr":  # bbr's own checksums too: a tar damaged before manifest.json was written
-        check = bbr_checksums_match(step, folder / "bbr", streamed)
-        message += f"; bbr's metadata matches all {check.files} files in its {check.tars} tars"
+    if manifest.get("method") == "bbr":
+        # bbr checks every file inside every tar against its metadata before it reaches the director; a
+        # second pass here would only slow every restore (RestoreDatabase names the files if bbr refuses)
+        message += "; bbr checks the files inside its tars against its own metadata as RestoreDatabase begins"
     return message
 
 
@@ -327,6 +400,17 @@ def holds_database_of(info: dict[str, Any], deployments: list[dict[str, Any]], m
         {d["name"] for d in deployments} == {d["name"] for d in recorded}
 
 
+def corrupted_message(step: Step, folder: Path, tool_line: str) -> str:
+    """bbr refused the artifact, saying only that it is corrupted: our own check names the tars and files."""
+    problems = check_bbr_folder(folder).problems
+    if not problems:
+        return (f"{step.name} failed: bbr refused the artifact before it reached the director ({tool_line}). The "
+                "director was not touched; restore another backup.")
+    return (f"{step.name} failed: bbr refused the artifact before it reached the director: the files inside its "
+            f"tars do not match bbr's own metadata: {'; '.join(problems[:10])}. manifest.json's sums matched, so "
+            "the tars were damaged before they were stored. The director was not touched; restore another backup.")
+
+
 def restore_database(step: Step, context: Context) -> str:
     if context.reporter.extra.get("databaseInPlace"):
         return ("skipped: the director already holds this backup's database (the same UUID and deployments); "
@@ -337,6 +421,9 @@ def restore_database(step: Step, context: Context) -> str:
         completed = context.executor.run(step.commands["bbr"], lambda stream, line: context.reporter.update(
             step.name, message=parsers.bbr_message(line) or None) if stream == "stdout" else None)
         if completed.code != 0:
+            refused = diagnose_bbr(completed.code, completed.stderr, step.cleanup, None)
+            if refused.reason == "ArtifactCorrupted":   # bbr's first check, before it reaches the director
+                raise StepFailed(refused.reason, corrupted_message(step, folder / "bbr", refused.tool_line))
             cleaned = run_cleanup(step, context.executor)
             diagnosis = diagnose_bbr(completed.code, completed.stderr, step.cleanup, cleaned)
             raise StepFailed(diagnosis.reason, diagnosis.message(step.name).replace("backup-cleanup",

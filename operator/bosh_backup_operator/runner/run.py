@@ -60,6 +60,7 @@ class Context:
     streamed: dict[str, Any] = field(default_factory=dict)   # name -> StoredFile, stored while bbr ran
     recipients: Any = None       # the run's Recipients, when its files are encrypted
     identities: Any = None       # a restore's private keys, once read
+    head_start: Any = None       # a restore's VerifyArtifact, begun while Precheck asks the director
 
 
 def run_cleanup(step: Step, executor: Executor) -> bool | None:

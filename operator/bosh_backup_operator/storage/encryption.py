@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import FileWriter, Plaintext, StorageError, StoredFile, Tap
+from . import FileWriter, Plaintext, StorageError, StoredFile
 
 FORMAT = "age-encryption.org/v1"
 SUFFIX = ".age"
@@ -228,15 +228,13 @@ class Undecryptable(Exception):
 
 
 class _HashingSink:
-    def __init__(self, handle: Any, tap: Tap | None = None):
-        self.handle, self.tap, self.digest, self.size = handle, tap, hashlib.sha256(), 0
+    def __init__(self, handle: Any):
+        self.handle, self.digest, self.size = handle, hashlib.sha256(), 0
         self.error: OSError | None = None
 
     def write(self, data: Any) -> int:
         self.digest.update(data)
         self.size += len(data)
-        if self.tap:
-            self.tap(data)
         try:
             return int(self.handle.write(data))
         except OSError as error:   # ours (a full disk), not the ciphertext's
@@ -247,14 +245,13 @@ class _HashingSink:
         self.handle.flush()
 
 
-def decrypt_file(source: Path, target: Path, identities: list[Any], tap: Tap | None = None) -> Plaintext:
-    """source (age ciphertext) decrypted into target; the plaintext's size and sha256 (and each
-    plaintext byte given to `tap`, in order).
+def decrypt_file(source: Path, target: Path, identities: list[Any]) -> Plaintext:
+    """source (age ciphertext) decrypted into target; the plaintext's size and sha256.
     Undecryptable when no identity opens it or its bytes were changed."""
     import pyrage
 
     with source.open("rb") as src, target.open("wb") as dst:
-        sink = _HashingSink(dst, tap)
+        sink = _HashingSink(dst)
         try:
             pyrage.decrypt_io(src, sink, identities)  # type: ignore[arg-type]
         except pyrage.DecryptError as error:   # the header: no identity fits, or it was changed

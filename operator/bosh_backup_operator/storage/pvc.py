@@ -21,7 +21,6 @@ from . import (
     Progress,
     StorageError,
     StoredFile,
-    Tap,
     hashed_chunks,
     location_of,
     manifest_bytes,
@@ -136,8 +135,7 @@ class PvcStore:
         except (FileNotFoundError, NotADirectoryError):  # no folder, or a single-file artifact
             return None
 
-    def fetch(self, name: str, target: Path, progress: Progress | None = None,
-              tap: Tap | None = None) -> StoredFile:
+    def fetch(self, name: str, target: Path, progress: Progress | None = None) -> StoredFile:
         digest = hashlib.sha256()
         size = 0
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -146,8 +144,6 @@ class PvcStore:
                 for chunk in hashed_chunks(src, digest, progress):
                     dst.write(chunk)
                     size += len(chunk)
-                    if tap:
-                        tap(chunk)
         except FileNotFoundError:
             raise StorageError("ArtifactNotFound", f"{self.location}/{name} does not exist") from None
         return StoredFile(name, size, digest.hexdigest())

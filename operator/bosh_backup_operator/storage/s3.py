@@ -29,7 +29,6 @@ from . import (
     Progress,
     StorageError,
     StoredFile,
-    Tap,
     hashed_chunks,
     location_of,
     manifest_bytes,
@@ -310,7 +309,7 @@ class S3Store:
             self._pool = ThreadPoolExecutor(IN_FLIGHT, thread_name_prefix="s3-part")
         return self._pool
 
-    def _read(self, name: str, sink: Any, progress: Progress | None = None, tap: Tap | None = None) -> StoredFile:
+    def _read(self, name: str, sink: Any, progress: Progress | None = None) -> StoredFile:
         response = self.call(f"reading {name}", self.client.get_object, Bucket=self.bucket, Key=self.key(name))
         digest = hashlib.sha256()
         size = 0
@@ -319,8 +318,6 @@ class S3Store:
                 digest.update(chunk)
                 size += len(chunk)
                 sink(chunk)
-                if tap:
-                    tap(chunk)
                 if progress:
                     progress(len(chunk))
         except Exception as error:
@@ -365,8 +362,7 @@ class S3Store:
         except Exception as error:
             raise storage_error(error, self.bucket, "reading manifest.json") from None
 
-    def fetch(self, name: str, target: Path, progress: Progress | None = None,
-              tap: Tap | None = None) -> StoredFile:
+    def fetch(self, name: str, target: Path, progress: Progress | None = None) -> StoredFile:
         """A large object comes as ranges in parallel (as a person's `aws s3 cp` would), each
         written at its place; the file is hashed in order as the ranges land."""
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -374,7 +370,7 @@ class S3Store:
         size = int(head["ContentLength"])
         if size <= 2 * PART_SIZE:
             with target.open("wb") as handle:
-                return self._read(name, handle.write, progress, tap)
+                return self._read(name, handle.write, progress)
         digest = hashlib.sha256()
         with target.open("w+b") as out:
             out.truncate(size)
@@ -399,9 +395,8 @@ class S3Store:
                 for (offset, length), future in zip(ranges, futures, strict=True):
                     future.result()
                     with FileSlice(target, offset, length) as landed:   # what is on disk is what is hashed
-                        for data in hashed_chunks(landed, digest, progress):
-                            if tap:
-                                tap(data)
+                        for _ in hashed_chunks(landed, digest, progress):
+                            pass
             except BaseException:
                 for future in futures:
                     future.cancel()
