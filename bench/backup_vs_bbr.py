@@ -138,9 +138,18 @@ def timed(action: Callable[[], float | None]) -> float:
     return own if own is not None else time.monotonic() - began
 
 
+def dirty_mib() -> float:
+    """The machine's page cache not yet written to disk."""
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("Dirty:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def wait_run(harness: Harness, plural: str, name: str, done: Callable[[dict[str, Any]], bool],
-             seen: dict[str, list[float]] | None = None) -> dict[str, Any]:
-    """Polls until done; `seen` gets, per step, when it was first seen running and ended (0.1 s)."""
+             seen: dict[str, list[float]] | None = None, dirty: dict[str, float] | None = None) -> dict[str, Any]:
+    """Polls until done; `seen` gets, per step, when it was first seen running and ended (0.1 s);
+    `dirty`, the unwritten page cache when it was first seen."""
     while True:
         body = harness.admin.get(f"/apis/{API}/namespaces/{NS}/{plural}/{name}")
         status = body.get("status") or {}
@@ -149,6 +158,8 @@ def wait_run(harness: Harness, plural: str, name: str, done: Callable[[dict[str,
                 marks = seen.setdefault(step["name"], [])
                 if step.get("state") in ("Running", "Succeeded") and not marks:
                     marks.append(time.monotonic())
+                    if dirty is not None:
+                        dirty[step["name"]] = dirty_mib()
                 if step.get("state") == "Succeeded" and len(marks) == 1:
                     marks.append(time.monotonic())
         if done(status):
@@ -251,13 +262,16 @@ class Round:
         began = time.monotonic()
         self.harness.admin.post(f"/apis/{API}/namespaces/{NS}/directorrestores", body)
         seen: dict[str, list[float]] = {}
-        status = wait_run(self.harness, "directorrestores", name, lambda s: step_ended(s, "RestoreDatabase"), seen)
+        dirty: dict[str, float] = {}
+        status = wait_run(self.harness, "directorrestores", name, lambda s: step_ended(s, "RestoreDatabase"), seen,
+                          dirty)
         figure = time.monotonic() - began
         ended = next(s for s in status["steps"] if s["name"] == "RestoreDatabase")["completionTime"]
         created = self.harness.admin.get(f"/apis/{API}/namespaces/{NS}/directorrestores/{name}")
         stamps = seconds(ended) - seconds(created["metadata"]["creationTimestamp"])
         print(f"  {name}: steps (seen from create) {steps_seen(seen, began)}; by the whole-second stamps "
-              f"{stamps:.0f}s")
+              f"{stamps:.0f}s; unwritten page cache as each began (MiB): "
+              f"{', '.join(f'{step} {mib:.0f}' for step, mib in dirty.items())}")
         wait_run(self.harness, "directorrestores", name, lambda s: s.get("phase") in ("Succeeded", "Failed"))
         return figure
 
