@@ -341,7 +341,8 @@ def verify_artifact(step: Step, context: Context) -> str:
 
 def fetch_and_check(step: Step, context: Context, store: Any, report: StepReport) -> str:
     """Every file of the artifact fetched into the step's folder, each checked against
-    manifest.json as it lands, and a bbr artifact's tars against bbr's own metadata."""
+    manifest.json as it lands; a plain bbr artifact's tars, which have no manifest.json,
+    against bbr's own metadata."""
     manifest = manifest_of(context)
     folder = Path(step.options["folder"])
     shutil.rmtree(folder, ignore_errors=True)
