@@ -227,7 +227,10 @@ class RunController:
         return self.older_waiting(me)
 
     def forget(self, namespace: str, name: str, director: str) -> None:
-        """The run is gone (deleted): the next in its queue goes."""
+        """The run is gone (deleted): the next in its queue goes, and its lock with it, so
+        that the locks kept are as many as the runs that exist (retention bounds them)."""
+        with self._guard:
+            self._locks.pop((namespace, name), None)
         self.waits.remove((self.kind, namespace, name))
         self.wake_next(namespace, name, director)
 
