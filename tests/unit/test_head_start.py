@@ -15,6 +15,7 @@ from bosh_backup_operator.planning.plan import Plan, Step
 from bosh_backup_operator.runner.reporter import Reporter
 from bosh_backup_operator.runner.restore_actions import Abandoned, HeadStart, verify_artifact
 from bosh_backup_operator.runner.run import Context, StepFailed
+from bosh_backup_operator.storage import open_store
 
 
 class RecordingApi:
@@ -43,6 +44,10 @@ def restore_of(tmp_path: Path, monkeypatch: Any, data: bytes, recorded: bytes | 
     return context
 
 
+def store_of(context: Context) -> Any:
+    return open_store(context.plan.storage, context.plan.artifact_path)
+
+
 def shown_for(context: Context, step: str) -> list[dict[str, Any]]:
     """Every state of `step` the status patches carried."""
     api = context.reporter.api
@@ -54,7 +59,7 @@ def test_a_head_start_shows_nothing_until_its_step_begins_then_gives_the_steps_r
     data = os.urandom(3 << 20)
     context = restore_of(tmp_path, monkeypatch, data)
     context.reporter.start("Precheck", 1)
-    context.head_start = HeadStart(context.plan.steps[1], context)
+    context.head_start = HeadStart(context.plan.steps[1], context, store_of(context))
     context.head_start.thread.join(30)
     context.reporter.finish("Precheck", "Succeeded", "ok")
     assert all(s["state"] == "Pending" and "percent" not in s for s in shown_for(context, "VerifyArtifact")), \
@@ -69,7 +74,7 @@ def test_a_head_start_shows_nothing_until_its_step_begins_then_gives_the_steps_r
 
 def test_what_a_head_start_finds_wrong_fails_its_own_step(tmp_path: Path, monkeypatch: Any) -> None:
     context = restore_of(tmp_path, monkeypatch, b"stored bytes", recorded=b"other bytes")
-    context.head_start = HeadStart(context.plan.steps[1], context)
+    context.head_start = HeadStart(context.plan.steps[1], context, store_of(context))
     context.head_start.thread.join(30)
     with pytest.raises(StepFailed) as failed:
         verify_artifact(context.plan.steps[1], context)
@@ -95,7 +100,7 @@ def test_a_stopped_head_start_stops_reading(tmp_path: Path, monkeypatch: Any) ->
                 pass
     writer = threading.Thread(target=feed, daemon=True)
     writer.start()
-    head = HeadStart(context.plan.steps[1], context)
+    head = HeadStart(context.plan.steps[1], context, store_of(context))
     while written[0] < 8:
         threading.Event().wait(0.01)
     head.stop()

@@ -153,7 +153,7 @@ def precheck(step: Step, context: Context) -> str:
     # the artifact is found and can be opened: its download need not wait for the director's checks
     verify = next((s for s in context.plan.steps if s.action == "verify-artifact"), None)
     if verify is not None and not context.reporter.succeeded(verify.name):
-        context.head_start = HeadStart(verify, context)
+        context.head_start = HeadStart(verify, context, store)
     try:
         director_info(step, context)  # answers, and accepts the credentials
         info = context.director
@@ -213,11 +213,10 @@ class HeadStart:
 
     STOP_WAIT = 60.0
 
-    def __init__(self, step: Step, context: Context):
-        # the store and its client are made here: making boto3 clients on two threads at once is not safe
-        store = open_store(context.plan.storage, context.plan.artifact_path)
-        if hasattr(store, "client"):
-            _ = store.client
+    def __init__(self, step: Step, context: Context, store: Any):
+        """`store` is Precheck's: it is done with it but for its location. A boto3 client is
+        made here, not on the thread: making them on two threads at once is not safe."""
+        getattr(store, "client", None)
         self.report = StepReport(context, step.name, live=False)
         self.outcome: list[Any] = []
         self.thread = threading.Thread(target=self._fetch, args=(step, context, store), daemon=True,
