@@ -134,14 +134,14 @@ class RunController:
         start = (run.get("status") or {}).get("startTime")
         if start:
             status["duration"] = duration_text(seconds_between(start, stamp))
-        # the Event first: whoever sees the terminal phase can find the Event that explains it
+        # the Event and the log line first: whoever sees the terminal phase can find what explains it
         self.kube.event(run, "Warning", reason, message)
+        log.info("%s %s/%s failed: %s: %s", self.kind, meta["namespace"], meta["name"], reason, message)
         self.write(run, status, [
             condition("Succeeded", False, reason, message, generation=generation),
             condition("Running", False, reason, "the run ended", generation=generation)])
         metrics.RUNS.labels(self.kind, meta["namespace"], run["spec"]["directorRef"]["name"], "Failed").inc()
         runs.record_on_director(self.kube, run, "Failed", stamp)
-        log.info("%s %s/%s failed: %s: %s", self.kind, meta["namespace"], meta["name"], reason, message)
         return "Failed"
 
     def lock_namespace(self, run: dict[str, Any]) -> str:
@@ -319,12 +319,12 @@ class RunController:
         status["progress"] = progress
         generation = meta.get("generation")
         self.kube.event(run, "Warning" if warned else "Normal", reason, message)   # before the phase, as in fail()
+        log.info("%s %s/%s succeeded: %s", self.kind, namespace, meta["name"], message)
         self.write(run, status, [condition("Succeeded", True, reason, message, generation=generation),
                                     condition("Running", False, reason, "the run ended", generation=generation)])
         metrics.RUNS.labels(self.kind, namespace, director, "Succeeded").inc()
         metrics.DURATION.labels(self.kind).observe(seconds_between(start, stamp))
         self.after_success(run, outcome, stamp)
-        log.info("%s %s/%s succeeded: %s", self.kind, namespace, meta["name"], message)
         return "Succeeded"
 
     def start_status(self, run: dict[str, Any], plan: Plan) -> dict[str, Any]:
