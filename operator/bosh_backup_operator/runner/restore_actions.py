@@ -20,7 +20,7 @@ from ..bosh.artifact import (
 )
 from ..bosh.diagnose import diagnose_bbr, diagnose_bosh
 from ..planning.plan import Step
-from ..storage import StorageError, open_store
+from ..storage import StorageError, Store, open_store
 from ..storage.encryption import Undecryptable, decrypt_file, load_identities
 from . import scratch
 from .actions import director_info, parsed, run_bosh
@@ -35,10 +35,10 @@ def record(context: Context, key: str, items: list[str]) -> None:
     context.reporter.extra[key] = items[:200]
 
 
-def manifest_of(context: Context) -> dict[str, Any]:
-    """The backup's manifest.json (read again by a resumed pod)."""
+def manifest_of(context: Context, store: Store | None = None) -> dict[str, Any]:
+    """The backup's manifest.json (read again by a resumed pod), through the caller's store if it has one."""
     if context.manifest is None:
-        store = open_store(context.plan.storage, context.plan.artifact_path)
+        store = store or open_store(context.plan.storage, context.plan.artifact_path)
         tar = context.plan.artifact_path.endswith(".tar")  # one plain bbr tar: no folder holds a manifest
         try:
             context.manifest = None if tar else store.read_manifest()
@@ -140,7 +140,7 @@ def precheck(step: Step, context: Context) -> str:
     context.reporter.extra["source"] = {"location": store.location,
                                         **({"backup": context.plan.options["backup"]}
                                            if context.plan.options.get("backup") else {})}
-    manifest = manifest_of(context)
+    manifest = manifest_of(context, store)
     sealed = check_identity(step, context, store, manifest)
     method = manifest.get("method", "")
     if method == "bbr" and "bbr" not in context.plan.steps[2].commands:
@@ -213,7 +213,7 @@ class HeadStart:
 
     STOP_WAIT = 60.0
 
-    def __init__(self, step: Step, context: Context, store: Any):
+    def __init__(self, step: Step, context: Context, store: Store):
         """`store` is Precheck's: it is done with it but for its location. A boto3 client is
         made here, not on the thread: making them on two threads at once is not safe."""
         getattr(store, "client", None)
